@@ -1,0 +1,75 @@
+--[[ complete: finish a batch of jobs successfully, then optionally claim more.
+  - Each job needs its lease token; a stale token changes nothing (LEASE_LOST).
+    Repeating a completion with the same token answers ALREADY_FINISHED.
+  - A completed job is kept (state, result) within the queue's retention for
+    completed jobs (meta keep_completed_age_ms / keep_completed_count, defaults
+    600000 ms and 10000; 0 deletes at once); older or excess ones are removed.
+  - With a queue-wide concurrency cap, leaves a wake-up token (a slot was freed).
+  - Then claims up to `max` jobs exactly like claim (max 0: no claim).
+KEYS:
+  1 meta       hash  {prefix:queue}:meta
+  2 wait       list  {prefix:queue}:wait
+  3 prio       zset  {prefix:queue}:prio
+  4 delayed    zset  {prefix:queue}:delayed
+  5 active     zset  {prefix:queue}:active
+  6 wake       list  {prefix:queue}:wake
+  7 limit      list  {prefix:queue}:limit
+  8 completed  zset  {prefix:queue}:completed (score = finished ms)
+ARGV:
+  1 now       int ms or ''  clock override (tests only)
+  2 max       int           jobs to claim after completing (0 = none)
+  3 token     string        lease token for the newly claimed jobs
+  4 lease     int ms        lease length for the newly claimed jobs
+  then per finished job, 3 values: id, token (its lease token), result (encoded bytes)
+Derived keys: {prefix:queue}:job:<id>.
+Returns: {codes, claim} where codes has one code per finished job (0 OK,
+  2 ALREADY_FINISHED, -1 JOB_MISSING, -2 LEASE_LOST) and claim is claim's reply.
+Errors: protocol version mismatch; "complete: ..." on malformed arguments.
+]]
+--- @include "includes/codes"
+--- @include "includes/now"
+--- @include "includes/version"
+--- @include "includes/job_key"
+--- @include "includes/push_waiting"
+--- @include "includes/retention"
+--- @include "includes/claim_jobs"
+
+local now = now_ms(ARGV[1])
+local max, lease = tonumber(ARGV[2]), tonumber(ARGV[4])
+if not max or not lease or (#ARGV - 4) % 3 ~= 0 then
+  return redis.error_reply('complete: max and lease must be integers, then id/token/result triples')
+end
+local k = {meta = KEYS[1], wait = KEYS[2], prio = KEYS[3], delayed = KEYS[4],
+  active = KEYS[5], wake = KEYS[6], limit = KEYS[7]}
+local base = queue_base(KEYS[1])
+local m = redis.call('HMGET', KEYS[1], 'version', 'paused', 'rate_max', 'rate_period_ms',
+  'global_concurrency', 'keep_completed_age_ms', 'keep_completed_count')
+local keep_age, keep_count = tonumber(m[6]) or 600000, tonumber(m[7]) or 10000
+local codes, done = {}, 0
+for o = 5, #ARGV, 3 do
+  local id, token = ARGV[o], ARGV[o + 1]
+  local jk = job_key(base, id)
+  local f = redis.call('HMGET', jk, 'token', 'state')
+  if not f[2] then
+    codes[#codes + 1] = CODES.JOB_MISSING
+  elseif f[1] ~= token then
+    codes[#codes + 1] = CODES.LEASE_LOST
+  elseif f[2] ~= 'active' then
+    codes[#codes + 1] = CODES.ALREADY_FINISHED
+  else
+    redis.call('ZREM', k.active, id)
+    if keep_age == 0 or keep_count == 0 then
+      redis.call('DEL', jk)
+    else
+      redis.call('HSET', jk, 'state', 'completed', 'result', ARGV[o + 2], 'finished_ms', now)
+      redis.call('ZADD', KEYS[8], now, id)
+    end
+    done = done + 1
+    codes[#codes + 1] = CODES.OK
+  end
+end
+if done > 0 then
+  if keep_age ~= 0 and keep_count ~= 0 then trim_finished(KEYS[8], base, now, keep_age, keep_count) end
+  if (tonumber(m[5]) or 0) > 0 then wake_workers(k.wake) end
+end
+return {codes, claim_jobs(k, base, m, now, max, ARGV[3], lease)}

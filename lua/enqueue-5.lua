@@ -1,0 +1,73 @@
+--[[ enqueue: store one or many new jobs and make them waiting (or delayed).
+  - A job whose id is already stored is left untouched and reported as existing
+    (idempotent enqueue: a retried call never stores a job twice).
+  - Priority 0 goes to the FIFO list, other priorities to the priority zset.
+  - Leaves one wake-up token for blocked workers (they re-claim, or learn when the
+    next delayed job is due).
+  - Creates the queue's meta (protocol version) on first use.
+KEYS:
+  1 meta     hash  {prefix:queue}:meta
+  2 wait     list  {prefix:queue}:wait
+  3 prio     zset  {prefix:queue}:prio
+  4 delayed  zset  {prefix:queue}:delayed
+  5 wake     list  {prefix:queue}:wake
+ARGV:
+  1 now       int ms or ''  clock override (tests only; '' = server TIME)
+  2 count     int           number of jobs that follow
+  then per job, 8 values:
+    id        string        job id (client generated, unique per queue)
+    runs      string        handler name
+    data      bytes         encoded payload (MessagePack by default)
+    priority  int           higher runs first; 0 default
+    attempts  int >= 1      runs that may end in failure before the job fails
+    backoff   string        '' or "<fixed|exponential>:<base_ms>:<cap_ms>:<jitter>"
+    timeout   int ms        0 = none
+    delay     int ms        0 = ready now
+Derived keys: {prefix:queue}:job:<id> (hash, see PROTOCOL.md).
+Returns: array of one code per job: 0 OK (stored) or 1 JOB_EXISTS.
+Errors: protocol version mismatch; "enqueue: <arg> ..." on malformed arguments.
+]]
+--- @include "includes/codes"
+--- @include "includes/now"
+--- @include "includes/version"
+--- @include "includes/job_key"
+--- @include "includes/push_waiting"
+
+local now = now_ms(ARGV[1])
+local count = tonumber(ARGV[2])
+if not count or #ARGV ~= 2 + count * 8 then
+  return redis.error_reply('enqueue: count does not match the number of job arguments')
+end
+check_version(KEYS[1], true)
+local base = queue_base(KEYS[1])
+local codes, woke = {}, false
+for i = 0, count - 1 do
+  local o = 2 + i * 8
+  local id, priority = ARGV[o + 1], tonumber(ARGV[o + 4])
+  local attempts, timeout, delay = tonumber(ARGV[o + 5]), tonumber(ARGV[o + 7]), tonumber(ARGV[o + 8])
+  if not (priority and attempts and timeout and delay) or id == '' then
+    return redis.error_reply('enqueue: job ' .. i .. ': id, priority, attempts, timeout, delay must be given')
+  end
+  local jk = job_key(base, id)
+  if redis.call('EXISTS', jk) == 1 then
+    codes[#codes + 1] = CODES.JOB_EXISTS
+  else
+    redis.call('HSET', jk, 'runs', ARGV[o + 2], 'data', ARGV[o + 3], 'attempts', attempts,
+      'created_ms', now)
+    if priority ~= 0 then redis.call('HSET', jk, 'priority', priority) end
+    if ARGV[o + 6] ~= '' then redis.call('HSET', jk, 'backoff', ARGV[o + 6]) end
+    if timeout > 0 then redis.call('HSET', jk, 'timeout_ms', timeout) end
+    if delay > 0 then
+      redis.call('HSET', jk, 'state', 'delayed', 'run_at_ms', now + delay)
+      redis.call('ZADD', KEYS[4], now + delay, id)
+      woke = true -- idle workers re-claim and learn when it is due
+    else
+      redis.call('HSET', jk, 'state', 'waiting')
+      push_waiting(KEYS[2], KEYS[3], KEYS[1], id, priority, false)
+      woke = true
+    end
+    codes[#codes + 1] = CODES.OK
+  end
+end
+if woke then wake_workers(KEYS[5]) end
+return codes
