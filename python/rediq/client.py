@@ -1,0 +1,212 @@
+"""The sync client: ``Client`` (a connection and a key prefix) and ``Queue`` (one queue)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from . import commands as C
+from ._scripts import run_call
+from .errors import Code, JobNotFound, RedisUnavailable
+from .job import Job, JobInfo, parse_job_info
+from .keys import QueueKeys, validate_queue_name
+
+__all__ = ["Client", "Queue", "ENQUEUE_CHUNK", "connection_options"]
+
+ENQUEUE_CHUNK = 1000
+
+
+def connection_options() -> dict[str, Any]:
+    """redis-py options rediq uses: bytes replies, bounded retries on connection errors."""
+    return {
+        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.02), retries=25),
+        "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
+        "socket_connect_timeout": 5.0,
+        "health_check_interval": 30,
+    }
+
+
+def check_bytes_replies(r: Any) -> None:
+    """Refuse a redis-py client that decodes replies (payloads are binary)."""
+    pool = getattr(r, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", {}) or {}
+    if kwargs.get("decode_responses"):
+        raise ValueError("rediq needs a redis client with decode_responses=False "
+                         "(payloads are binary MessagePack)")
+
+
+class Client:
+    """A connection to Redis plus the key prefix under which queues live.
+
+    Args:
+        redis_client: a ``redis.Redis`` with ``decode_responses=False``.
+        prefix: key prefix; queue keys are ``{prefix:queue}:...``.
+        max_payload: largest encoded payload accepted by enqueue, in bytes.
+    """
+
+    def __init__(self, redis_client: redis.Redis, *, prefix: str = "rediq",
+                 max_payload: int = C.DEFAULT_MAX_PAYLOAD) -> None:
+        check_bytes_replies(redis_client)
+        self.redis = redis_client
+        self.prefix = validate_queue_name(prefix, "key prefix")
+        self.max_payload = max_payload
+        self._queues: dict[str, Queue] = {}
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str = "rediq", **redis_kwargs: Any) -> Client:
+        """Connect to ``redis://``, ``rediss://`` or ``unix://`` URLs."""
+        options = connection_options() | redis_kwargs
+        options["decode_responses"] = False
+        return cls(redis.Redis.from_url(url, **options), prefix=prefix)
+
+    def queue(self, name: str) -> Queue:
+        """Return the handle of queue ``name`` (validated; created in Redis on first enqueue)."""
+        q = self._queues.get(name)
+        if q is None:
+            q = self._queues[name] = Queue(self, name)
+        return q
+
+    def run(self, call: C.Call) -> Any:
+        """Run one script call (EVALSHA; NOSCRIPT reloads). Raises RedisUnavailable."""
+        try:
+            return run_call(self.redis, call)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise RedisUnavailable(f"Redis unreachable after retries: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.redis.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Queue:
+    """One queue. Methods name the Lua script they run."""
+
+    def __init__(self, client: Client, name: str) -> None:
+        self.client = client
+        self.keys = QueueKeys.of(name, client.prefix)
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<Queue {self.name!r}>"
+
+    def enqueue(self, runs: str, data: Any = None, *, job_id: str | None = None,
+                delay: float | None = None, priority: int = 0, attempts: int = 1,
+                backoff: Any = None, timeout: float | None = None) -> Job:
+        """Enqueue one job to run handler ``runs`` with ``data`` (enqueue-5).
+
+        Args:
+            runs: the registered handler name.
+            data: the payload (MessagePack-encodable).
+            job_id: a known id makes the call idempotent: an existing job is returned
+                with ``existed=True`` and left unchanged.
+            delay: seconds before it may run.
+            priority: higher runs first (0 default, FIFO among equals).
+            attempts: runs that may end in failure before the job fails.
+            backoff: ``rediq.Backoff`` or seconds (fixed) between failed runs.
+            timeout: seconds a run may take before it counts as failed.
+
+        Raises:
+            EncodeError: payload not encodable or too large. TypeError/ValueError: bad option.
+        """
+        spec = C.make_job_spec(runs, data, job_id=job_id, delay=delay, priority=priority,
+                               attempts=attempts, backoff=backoff, timeout=timeout,
+                               max_payload=self.client.max_payload)
+        existed = C.parse_enqueue(self.client.run(C.build_enqueue(self.keys, [spec])))
+        return Job(self, spec.id, existed[0])
+
+    def enqueue_many(self, jobs: Iterable[Sequence[Any]], **options: Any) -> list[Job]:
+        """Enqueue many jobs, 1000 per script call (enqueue-5).
+
+        Args:
+            jobs: ``(runs, data)`` or ``(runs, data, {option: value})`` items.
+            **options: defaults for every job (the keyword options of :meth:`enqueue`).
+        """
+        specs = [self._spec(item, options) for item in jobs]
+        out: list[Job] = []
+        for i in range(0, len(specs), ENQUEUE_CHUNK):
+            chunk = specs[i:i + ENQUEUE_CHUNK]
+            existed = C.parse_enqueue(self.client.run(C.build_enqueue(self.keys, chunk)))
+            out += [Job(self, s.id, e) for s, e in zip(chunk, existed)]
+        return out
+
+    def _spec(self, item: Sequence[Any], defaults: dict[str, Any]) -> C.JobSpec:
+        if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
+            raise TypeError(f"enqueue_many items must be (runs, data) or (runs, data, options), "
+                            f"not {item!r:.80}")
+        options = defaults | (item[2] if len(item) == 3 else {})
+        return C.make_job_spec(item[0], item[1], max_payload=self.client.max_payload, **options)
+
+    def get(self, job_id: str) -> JobInfo:
+        """Return a snapshot of job ``job_id`` (HGETALL of its record).
+
+        Raises:
+            JobNotFound: no such job (never enqueued, removed or past retention).
+        """
+        return parse_job_info(self.name, job_id, self.client.redis.hgetall(self.keys.job(job_id)))
+
+    def job(self, job_id: str) -> Job:
+        """Return a handle on a job known by id (no round trip)."""
+        return Job(self, job_id)
+
+    def counts(self) -> dict[str, int]:
+        """Return {waiting, delayed, active, completed, failed} (counts-7), plus paused, stalled."""
+        return C.parse_counts(self.client.run(C.build_counts(self.keys)))
+
+    def pause(self) -> None:
+        """Stop every worker from claiming jobs of this queue (pause-2)."""
+        self.client.run(C.build_pause(self.keys, True))
+
+    def resume(self) -> None:
+        """Let workers claim again and wake them (pause-2)."""
+        self.client.run(C.build_pause(self.keys, False))
+
+    def configure(self, settings: dict[str, str]) -> dict[str, str]:
+        """Store queue-wide settings; return {field: old value} of those changed (configure-1)."""
+        return C.parse_configure(self.client.run(C.build_configure(self.keys, settings)))
+
+    def retry_failed(self, ids: Sequence[str] | None = None) -> int:
+        """Move failed jobs (all, or ``ids``) back to waiting; return how many (retry_failed-5)."""
+        if ids:
+            return int(self.client.run(C.build_retry_failed(self.keys, list(ids)))[0])
+        moved = 0
+        while True:
+            reply = self.client.run(C.build_retry_failed(self.keys))
+            moved += int(reply[0])
+            if int(reply[0]) == 0 or int(reply[1]) == 0:
+                return moved
+
+    def remove(self, job_id: str, force: bool = False) -> bool:
+        """Delete a job; an active one only with ``force`` (remove-6).
+
+        Returns:
+            True if removed, False if there was no such job.
+        Raises:
+            ValueError: the job is active and ``force`` is False.
+        """
+        code = int(self.client.run(C.build_remove(self.keys, job_id, force)))
+        if code == Code.JOB_ACTIVE:
+            raise ValueError(f"job {job_id} is active; remove(force=True) to remove it anyway")
+        return code == Code.OK
+
+    def obliterate(self, force: bool = False) -> None:
+        """Delete the queue and all its jobs, in chunks (obliterate-9).
+
+        Raises:
+            ValueError: jobs are active and ``force`` is False.
+        """
+        while True:
+            code, more = self.client.run(C.build_obliterate(self.keys, force))
+            if int(code) == Code.JOB_ACTIVE:
+                raise ValueError(f"queue {self.name!r} has {more} active jobs; "
+                                 "obliterate(force=True) to delete it anyway")
+            if int(more) == 0:
+                return
