@@ -1,4 +1,4 @@
-"""The ``rediq`` command: ``worker``, ``status`` (and ``bench`` once the suite exists).
+"""The ``rediq`` command: ``worker``, ``status`` and ``bench`` (the suite in ``bench/``).
 
 Without ``--url`` or ``REDIS_URL`` the commands start a private throwaway server.
 """
@@ -75,6 +75,16 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(rest: list[str]) -> int:
+    try:
+        import rediq_bench  # type: ignore[import-not-found]
+    except ImportError:
+        print("rediq: the benchmark suite (package rediq_bench, folder bench/) is not installed",
+              file=sys.stderr)
+        return 2
+    return int(rediq_bench.main(rest))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rediq`` command."""
     parser = argparse.ArgumentParser(prog="rediq", description="rediq job queue")
@@ -88,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--url", help="Redis URL (default $REDIS_URL, else a throwaway server)")
     s.add_argument("--prefix", default="rediq", help="key prefix (default rediq)")
     s.set_defaults(fn=_cmd_status)
+    sub.add_parser("bench", help="run the benchmark suite (rediq bench --help)", add_help=False)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        return _cmd_bench(argv[1:])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
