@@ -8,6 +8,7 @@ Quick start::
 """
 
 from . import codec
+from .aio import AsyncClient, AsyncJob, AsyncQueue
 from .client import Client, Queue
 from .config import Backoff, QueueConfig, RateLimit
 from .context import JobContext
@@ -31,7 +32,7 @@ __version__ = "0.1.0"
 PROTOCOL_VERSION = 1
 
 __all__ = [
-    "Backoff", "Client", "Code", "DecodeError", "EncodeError", "InvalidQueueName", "Job",
+    "AsyncClient", "AsyncJob", "AsyncQueue", "Backoff", "Client", "Code", "DecodeError", "EncodeError", "InvalidQueueName", "Job",
     "JobContext", "JobFailed", "JobInfo", "JobNotFound", "JobTimeout", "ProtocolMismatch",
     "Queue", "QueueConfig", "RateLimit", "RediqError", "RedisUnavailable", "ServerNotFound",
     "Worker", "codec", "PROTOCOL_VERSION", "__version__",

@@ -10,13 +10,11 @@ from redis.retry import Retry
 
 from . import commands as C
 from ._scripts import run_call
-from .errors import Code, JobNotFound, RedisUnavailable
+from .errors import RedisUnavailable
 from .job import Job, JobInfo, parse_job_info
 from .keys import QueueKeys, validate_queue_name
 
-__all__ = ["Client", "Queue", "ENQUEUE_CHUNK", "connection_options"]
-
-ENQUEUE_CHUNK = 1000
+__all__ = ["Client", "Queue", "connection_options"]
 
 
 def connection_options() -> dict[str, Any]:
@@ -127,23 +125,15 @@ class Queue:
         """Enqueue many jobs, 1000 per script call (enqueue-5).
 
         Args:
-            jobs: ``(runs, data)`` or ``(runs, data, {option: value})`` items.
+            jobs: ``(runs, data)`` or ``(runs, data, {option: value})`` items; all are
+                validated before anything is stored.
             **options: defaults for every job (the keyword options of :meth:`enqueue`).
         """
-        specs = [self._spec(item, options) for item in jobs]
         out: list[Job] = []
-        for i in range(0, len(specs), ENQUEUE_CHUNK):
-            chunk = specs[i:i + ENQUEUE_CHUNK]
+        for chunk in C.spec_chunks(jobs, options, self.client.max_payload):
             existed = C.parse_enqueue(self.client.run(C.build_enqueue(self.keys, chunk)))
             out += [Job(self, s.id, e) for s, e in zip(chunk, existed)]
         return out
-
-    def _spec(self, item: Sequence[Any], defaults: dict[str, Any]) -> C.JobSpec:
-        if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
-            raise TypeError(f"enqueue_many items must be (runs, data) or (runs, data, options), "
-                            f"not {item!r:.80}")
-        options = defaults | (item[2] if len(item) == 3 else {})
-        return C.make_job_spec(item[0], item[1], max_payload=self.client.max_payload, **options)
 
     def get(self, job_id: str) -> JobInfo:
         """Return a snapshot of job ``job_id`` (HGETALL of its record).
@@ -175,13 +165,12 @@ class Queue:
 
     def retry_failed(self, ids: Sequence[str] | None = None) -> int:
         """Move failed jobs (all, or ``ids``) back to waiting; return how many (retry_failed-5)."""
-        if ids:
-            return int(self.client.run(C.build_retry_failed(self.keys, list(ids)))[0])
         moved = 0
         while True:
-            reply = self.client.run(C.build_retry_failed(self.keys))
-            moved += int(reply[0])
-            if int(reply[0]) == 0 or int(reply[1]) == 0:
+            reply = self.client.run(C.build_retry_failed(self.keys, list(ids or ())))
+            step, more = C.parse_retry_failed(reply, bool(ids))
+            moved += step
+            if not more:
                 return moved
 
     def remove(self, job_id: str, force: bool = False) -> bool:
@@ -192,10 +181,7 @@ class Queue:
         Raises:
             ValueError: the job is active and ``force`` is False.
         """
-        code = int(self.client.run(C.build_remove(self.keys, job_id, force)))
-        if code == Code.JOB_ACTIVE:
-            raise ValueError(f"job {job_id} is active; remove(force=True) to remove it anyway")
-        return code == Code.OK
+        return C.parse_remove(self.client.run(C.build_remove(self.keys, job_id, force)), job_id)
 
     def obliterate(self, force: bool = False) -> None:
         """Delete the queue and all its jobs, in chunks (obliterate-9).
@@ -203,10 +189,5 @@ class Queue:
         Raises:
             ValueError: jobs are active and ``force`` is False.
         """
-        while True:
-            code, more = self.client.run(C.build_obliterate(self.keys, force))
-            if int(code) == Code.JOB_ACTIVE:
-                raise ValueError(f"queue {self.name!r} has {more} active jobs; "
-                                 "obliterate(force=True) to delete it anyway")
-            if int(more) == 0:
-                return
+        while C.parse_obliterate(self.client.run(C.build_obliterate(self.keys, force)), self.name):
+            pass

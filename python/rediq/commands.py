@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 from . import codec
 from .config import Backoff, seconds_to_ms
@@ -23,9 +23,11 @@ __all__ = [
     "parse_complete", "build_fail", "parse_fail", "build_heartbeat", "parse_ids",
     "build_recover_stalled", "parse_recover_stalled", "build_release", "build_pause",
     "build_configure", "parse_configure", "build_counts", "parse_counts", "build_retry_failed",
-    "build_remove", "build_obliterate", "build_progress", "parse_codes",
+    "build_remove", "build_obliterate", "build_progress", "parse_codes", "spec_chunks",
+    "parse_retry_failed", "parse_remove", "parse_obliterate",
 ]
 
+ENQUEUE_CHUNK = 1000
 MAX_PRIORITY = 2**20
 MAX_ID = 256
 DEFAULT_MAX_PAYLOAD = 1 << 20
@@ -137,6 +139,23 @@ def make_job_spec(
         raise EncodeError(f"payload of job {jid} ({runs}) is {len(payload)} bytes encoded; "
                           f"the limit is {max_payload} (Client(max_payload=...))")
     return JobSpec(jid, runs, payload, priority, attempts, spec, timeout_ms, delay_ms)  # type: ignore[arg-type]
+
+
+def spec_chunks(items: Iterable[Sequence[Any]], defaults: dict[str, Any], max_payload: int,
+                size: int = ENQUEUE_CHUNK) -> Iterator[list[JobSpec]]:
+    """Validate ``(runs, data)`` / ``(runs, data, options)`` items; yield lists of ``size`` specs.
+
+    Every item is validated before the first chunk is yielded, so a bad item stores nothing.
+    """
+    specs = []
+    for item in items:
+        if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
+            raise TypeError(f"enqueue_many items must be (runs, data) or (runs, data, options), "
+                            f"not {item!r:.80}")
+        options = defaults | (item[2] if len(item) == 3 else {})
+        specs.append(make_job_spec(item[0], item[1], max_payload=max_payload, **options))
+    for i in range(0, len(specs), size):
+        yield specs[i:i + size]
 
 
 def build_enqueue(k: QueueKeys, jobs: Sequence[JobSpec], now: int | None = None) -> Call:
@@ -276,16 +295,38 @@ def build_retry_failed(k: QueueKeys, ids: Sequence[str] = (), limit: int = 1000)
     return Call("retry_failed-5", [k.meta, k.wait, k.prio, k.failed, k.wake], [limit, *ids])
 
 
+def parse_retry_failed(reply: Sequence[Any], given_ids: bool) -> tuple[int, bool]:
+    """Return (jobs moved, whether to call again): without ids, until none are left."""
+    moved = int(reply[0])
+    return moved, not given_ids and moved > 0 and int(reply[1]) > 0
+
+
 def build_remove(k: QueueKeys, job_id: str, force: bool = False) -> Call:
     """Delete one job (remove-6)."""
     return Call("remove-6", [k.wait, k.prio, k.delayed, k.active, k.completed, k.failed],
                 [job_id, "1" if force else "0"])
 
 
+def parse_remove(reply: Any, job_id: str) -> bool:
+    """Return True if removed, False if no such job. Raises ValueError for an active job."""
+    if int(reply) == Code.JOB_ACTIVE:
+        raise ValueError(f"job {job_id} is active; remove(force=True) to remove it anyway")
+    return int(reply) == Code.OK
+
+
 def build_obliterate(k: QueueKeys, force: bool = False, chunk: int = 1000) -> Call:
     """Delete the queue, ``chunk`` jobs per call (obliterate-9)."""
     return Call("obliterate-9", [k.meta, k.wait, k.prio, k.delayed, k.active, k.completed,
                                  k.failed, k.wake, k.limit], ["1" if force else "0", chunk])
+
+
+def parse_obliterate(reply: Sequence[Any], queue: str) -> bool:
+    """Return True while jobs are left (call again). Raises ValueError if jobs are active."""
+    code, more = int(reply[0]), int(reply[1])
+    if code == Code.JOB_ACTIVE:
+        raise ValueError(f"queue {queue!r} has {more} active jobs; obliterate(force=True) "
+                         "to delete it anyway")
+    return more == 1
 
 
 def build_progress(k: QueueKeys, job_id: str, token: str, value: bytes) -> Call:
