@@ -8,6 +8,7 @@ when there is nothing to claim.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import itertools
 import logging
@@ -26,6 +27,7 @@ import redis
 
 from . import codec
 from . import commands as C
+from ._asyncio_side import AsyncSide
 from ._pool import ThreadPool
 from ._waiter import MAX_BLOCK, Waiter
 from .client import Client
@@ -85,8 +87,6 @@ class Worker:
         for hname, fn in handlers.items():
             if not isinstance(hname, str) or not callable(fn):
                 raise TypeError(f"handler {hname!r} must be a callable registered under a str name")
-            if inspect.iscoroutinefunction(fn):
-                raise TypeError(f"handler {hname!r} is async; this worker runs plain functions")
         if not isinstance(queues, Mapping):
             queues = {q: QueueConfig() for q in queues}
         if not queues:
@@ -106,6 +106,10 @@ class Worker:
         self._stopping = threading.Event()
         self._stop_deadline = float("inf")
         self._lock = threading.Lock()   # guards every QueueState.running for the keeper
+        self._is_async = {n: inspect.iscoroutinefunction(fn) for n, fn in self.handlers.items()}
+        self._loop_given: asyncio.AbstractEventLoop | None = None
+        self._async: AsyncSide | None = None
+        self._task: asyncio.Future[None] | None = None
         self.processed = 0
 
     # -- public ---------------------------------------------------------------------------
@@ -128,6 +132,28 @@ class Worker:
         finally:
             for sig, old in restore.items():
                 signal.signal(sig, old)
+
+    async def run_async(self) -> None:
+        """Run until stopped, embedded in the running event loop: async handlers run on
+        this loop, the claim loop and sync handlers on threads. Cancelling it stops the
+        worker gracefully."""
+        self._loop_given = asyncio.get_running_loop()
+        fut = asyncio.ensure_future(asyncio.to_thread(self._run))
+        try:
+            await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            self.stop()
+            await fut
+            raise
+
+    async def __aenter__(self) -> Worker:
+        self._task = asyncio.ensure_future(self.run_async())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop()
+        if self._task is not None:
+            await self._task
 
     # -- setup ----------------------------------------------------------------------------
     def _install_signals(self) -> dict[int, Any]:
@@ -157,6 +183,8 @@ class Worker:
         self._setup()
         self._pool = ThreadPool(sum(qs.config.concurrency for qs in self._queues))
         self._waiter = Waiter(self.client.redis, self._events)
+        if any(self._is_async.values()):
+            self._async = AsyncSide(self.client, self._loop_given)
         keeper = threading.Thread(target=self._keep, name="rediq-keeper", daemon=True)
         keeper.start()
         try:
@@ -165,6 +193,8 @@ class Worker:
             self._stopping.set()
             self._waiter.close()
             self._pool.shutdown()
+            if self._async is not None:
+                self._async.close()
             keeper.join(2)
 
     # -- the claim loop -------------------------------------------------------------------
@@ -261,10 +291,16 @@ class Worker:
     def _dispatch(self, qs: _QueueState, res: C.ClaimResult, token: str) -> None:
         now = time.monotonic()
         for job in res.jobs:
-            run = _Run(job, token, now + job.timeout_ms / 1000 if job.timeout_ms else None)
+            is_async = self._is_async.get(job.runs, False)
+            # async runs time out inside the event loop (the coroutine is cancelled)
+            deadline = now + job.timeout_ms / 1000 if job.timeout_ms and not is_async else None
+            run = _Run(job, token, deadline)
             with self._lock:
                 qs.running[job.id] = run
-            self._pool.submit(self._execute, qs, run)
+            if is_async and self._async is not None:
+                self._async.submit(self._execute_async(qs, run))
+            else:
+                self._pool.submit(self._execute, qs, run)
 
     def _next_timeout(self) -> float:
         now = time.monotonic()
@@ -306,31 +342,64 @@ class Worker:
         return True
 
     # -- handler threads ------------------------------------------------------------------
-    def _execute(self, qs: _QueueState, run: _Run) -> None:
+    def _prepare(self, qs: _QueueState, run: _Run, client: Any = None) -> JobContext | str:
+        """Return the handler's context, or the error that fails the job before it runs."""
         job = run.job
-        ok, payload, final = False, "", False
-        handler = self.handlers.get(job.runs)
-        if handler is None:
-            payload = (f"no handler registered for {job.runs!r} on worker {self.id} "
-                       f"(registered: {', '.join(sorted(self.handlers))})")
-        else:
+        if job.runs not in self.handlers:
+            return (f"no handler registered for {job.runs!r} on worker {self.id} "
+                    f"(registered: {', '.join(sorted(self.handlers))})")
+        try:
+            data = codec.decode(job.data)
+        except DecodeError as exc:
+            return f"payload cannot be decoded: {exc}"
+        return JobContext(qs.q, job.id, job.runs, data, job.attempt,
+                          job.timeout_ms / 1000 if job.timeout_ms else None, run.token, client)
+
+    def _report(self, qs: _QueueState, run: _Run, result: Any = None,
+                exc: BaseException | None = None) -> None:
+        """Post a run's outcome to the claim loop (encoding the result here, off the loop)."""
+        ok, payload = False, ""
+        if exc is None:
             try:
-                data = codec.decode(job.data)
-            except DecodeError as exc:
-                payload, final = f"payload cannot be decoded: {exc}", True
+                payload, ok = codec.encode(result), True
+            except EncodeError as err:
+                payload = f"result of handler {run.job.runs!r} cannot be encoded: {err}"
+        else:
+            trace = "".join(traceback.format_exception(exc)[-20:]).strip()
+            payload = f"{type(exc).__name__}: {exc}\n{trace}"
+        self._events.put(("done", (qs, run, ok, payload, False)))
+
+    def _execute(self, qs: _QueueState, run: _Run) -> None:
+        ctx = self._prepare(qs, run)
+        if isinstance(ctx, str):
+            self._events.put(("done", (qs, run, False, ctx, ctx.startswith("payload"))))
+            return
+        try:
+            result = self.handlers[run.job.runs](ctx)
+        except BaseException as exc:  # noqa: BLE001 - a broken job fails alone
+            self._report(qs, run, exc=exc)
+        else:
+            self._report(qs, run, result)
+
+    async def _execute_async(self, qs: _QueueState, run: _Run) -> None:
+        assert self._async is not None
+        ctx = self._prepare(qs, run, self._async.async_client())
+        if isinstance(ctx, str):
+            self._events.put(("done", (qs, run, False, ctx, ctx.startswith("payload"))))
+            return
+        try:
+            coro = self.handlers[run.job.runs](ctx)
+            if ctx.timeout is None:
+                result = await coro
             else:
-                ctx = JobContext(qs.q, job.id, job.runs, data, job.attempt,
-                                 job.timeout_ms / 1000 if job.timeout_ms else None, run.token)
                 try:
-                    result = handler(ctx)
-                    try:
-                        payload, ok = codec.encode(result), True
-                    except EncodeError as exc:
-                        payload = f"result of handler {job.runs!r} cannot be encoded: {exc}"
-                except BaseException as exc:  # noqa: BLE001 - a broken job fails alone
-                    payload = "".join(traceback.format_exception(exc)[-20:]).strip()
-                    payload = f"{type(exc).__name__}: {exc}\n{payload}"
-        self._events.put(("done", (qs, run, ok, payload, final)))
+                    result = await asyncio.wait_for(coro, ctx.timeout)
+                except asyncio.TimeoutError:
+                    raise TimeoutError(f"job timed out after {ctx.timeout:g} s (cancelled)") from None
+        except BaseException as exc:  # noqa: BLE001 - a broken job fails alone
+            self._report(qs, run, exc=exc)
+        else:
+            self._report(qs, run, result)
 
     # -- keeper thread: leases and stall recovery -----------------------------------------
     def _keep(self) -> None:

@@ -1,0 +1,81 @@
+"""The asyncio side of a worker: an event loop that runs ``async def`` handlers.
+
+The claim loop stays on its thread; async jobs are scheduled onto an event loop (the
+caller's loop under ``run_async``, else a private loop thread) with
+``run_coroutine_threadsafe``. Leases are renewed by the keeper thread, so a handler that
+blocks the event loop cannot starve renewal. A timeout cancels the coroutine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import redis
+import redis.asyncio as aredis
+
+from .aio import AsyncClient
+from .client import Client
+
+__all__ = ["AsyncSide", "async_twin"]
+
+_SAFE_KWARGS = {
+    "host", "port", "db", "username", "password", "path", "socket_timeout",
+    "socket_connect_timeout", "socket_keepalive", "client_name", "protocol",
+    "ssl_keyfile", "ssl_certfile", "ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_data",
+    "ssl_check_hostname", "ssl_password",
+}
+
+
+def async_twin(client: Client) -> AsyncClient:
+    """Build an ``AsyncClient`` on the same server, database and credentials as ``client``."""
+    pool = client.redis.connection_pool
+    kwargs = {k: v for k, v in pool.connection_kwargs.items() if k in _SAFE_KWARGS}
+    cls = pool.connection_class
+    if issubclass(cls, redis.UnixDomainSocketConnection):
+        acls: type[aredis.Connection] | type[aredis.UnixDomainSocketConnection] = aredis.UnixDomainSocketConnection
+    elif issubclass(cls, redis.SSLConnection):
+        acls = aredis.SSLConnection
+    else:
+        acls = aredis.Connection
+    apool = aredis.ConnectionPool(connection_class=acls, **kwargs)  # type: ignore[arg-type]
+    return AsyncClient(aredis.Redis(connection_pool=apool), prefix=client.prefix,
+                       max_payload=client.max_payload)
+
+
+class AsyncSide:
+    """An event loop for async handlers, with the ``AsyncClient`` they receive."""
+
+    def __init__(self, client: Client, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self._own = loop is None
+        self.loop = loop or asyncio.new_event_loop()
+        self._client = client
+        self.client: AsyncClient | None = None
+        self._thread: threading.Thread | None = None
+        if self._own:
+            self._thread = threading.Thread(target=self.loop.run_forever, name="rediq-asyncio", daemon=True)
+            self._thread.start()
+
+    def submit(self, coro: Any) -> None:
+        """Schedule ``coro`` on the loop (from any thread)."""
+        asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def async_client(self) -> AsyncClient:
+        """The client handed to async handlers (built once, used on the loop only)."""
+        if self.client is None:
+            self.client = async_twin(self._client)
+        return self.client
+
+    def close(self) -> None:
+        """Close the handlers' client; stop the private loop thread if there is one."""
+        if self.client is not None:
+            fut = asyncio.run_coroutine_threadsafe(self.client.aclose(), self.loop)
+            try:
+                fut.result(5)
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+        if self._own:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            if self._thread is not None:
+                self._thread.join(5)
