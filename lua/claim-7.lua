@@ -34,7 +34,7 @@ Errors: protocol version mismatch; "claim: max and lease must be integers".
 --- @include "includes/push_waiting"
 --- @include "includes/claim_jobs"
 
-local now = now_ms(ARGV[1])
+local now = now_ms(ARGV[1], 'claim')
 local max, lease = tonumber(ARGV[2]), tonumber(ARGV[4])
 if not max or not lease then return redis.error_reply('claim: max and lease must be integers') end
 local k = {meta = KEYS[1], wait = KEYS[2], prio = KEYS[3], delayed = KEYS[4],

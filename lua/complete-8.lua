@@ -34,7 +34,7 @@ Errors: protocol version mismatch; "complete: ..." on malformed arguments.
 --- @include "includes/retention"
 --- @include "includes/claim_jobs"
 
-local now = now_ms(ARGV[1])
+local now = now_ms(ARGV[1], 'complete')
 local max, lease = tonumber(ARGV[2]), tonumber(ARGV[4])
 if not max or not lease or (#ARGV - 4) % 3 ~= 0 then
   return redis.error_reply('complete: max and lease must be integers, then id/token/result triples')
@@ -44,6 +44,7 @@ local k = {meta = KEYS[1], wait = KEYS[2], prio = KEYS[3], delayed = KEYS[4],
 local base = queue_base(KEYS[1])
 local m = redis.call('HMGET', KEYS[1], 'version', 'paused', 'rate_max', 'rate_period_ms',
   'global_concurrency', 'keep_completed_age_ms', 'keep_completed_count')
+if m[1] and m[1] ~= PROTOCOL_VERSION then check_version(k.meta, false) end -- before any write
 local keep_age, keep_count = tonumber(m[6]) or 600000, tonumber(m[7]) or 10000
 local codes, done = {}, 0
 for o = 5, #ARGV, 3 do
@@ -69,7 +70,7 @@ for o = 5, #ARGV, 3 do
   end
 end
 if done > 0 then
-  if keep_age ~= 0 and keep_count ~= 0 then trim_finished(KEYS[8], base, now, keep_age, keep_count) end
+  if keep_age ~= 0 and keep_count ~= 0 then trim_finished(KEYS[8], base, now, keep_age, keep_count, done) end
   if (tonumber(m[5]) or 0) > 0 then wake_workers(k.wake) end
 end
 return {codes, claim_jobs(k, base, m, now, max, ARGV[3], lease)}

@@ -16,13 +16,13 @@ Errors: protocol version mismatch; "configure: unknown field <f>";
 local known = {rate_max = true, rate_period_ms = true, global_concurrency = true,
   max_stalls = true, keep_completed_age_ms = true, keep_completed_count = true,
   keep_failed_age_ms = true, keep_failed_count = true}
-check_version(KEYS[1], true)
 for o = 1, #ARGV, 2 do
   if not known[ARGV[o]] then return redis.error_reply('configure: unknown field ' .. tostring(ARGV[o])) end
-  if ARGV[o + 1] ~= '' and not tonumber(ARGV[o + 1]) then
+  if not ARGV[o + 1] or (ARGV[o + 1] ~= '' and not string.match(ARGV[o + 1], '^%-?%d+$')) then
     return redis.error_reply('configure: ' .. ARGV[o] .. ' must be an integer')
   end
 end
+check_version(KEYS[1], true)
 local changed = {}
 for o = 1, #ARGV, 2 do
   local old = redis.call('HGET', KEYS[1], ARGV[o]) or ''

@@ -25,7 +25,8 @@ ARGV:
     delay     int ms        0 = ready now
 Derived keys: {prefix:queue}:job:<id> (hash, see PROTOCOL.md).
 Returns: array of one code per job: 0 OK (stored) or 1 JOB_EXISTS.
-Errors: protocol version mismatch; "enqueue: <arg> ..." on malformed arguments.
+Errors: protocol version mismatch; "enqueue: ..." on malformed arguments (all jobs
+  are checked before any is stored, so a malformed call stores nothing).
 ]]
 --- @include "includes/codes"
 --- @include "includes/now"
@@ -33,21 +34,25 @@ Errors: protocol version mismatch; "enqueue: <arg> ..." on malformed arguments.
 --- @include "includes/job_key"
 --- @include "includes/push_waiting"
 
-local now = now_ms(ARGV[1])
+local now = now_ms(ARGV[1], 'enqueue')
 local count = tonumber(ARGV[2])
-if not count or #ARGV ~= 2 + count * 8 then
-  return redis.error_reply('enqueue: count does not match the number of job arguments')
+if not count or count < 0 or #ARGV ~= 2 + count * 8 then
+  return redis.error_reply('enqueue: ARGV[2] count does not match the number of job arguments (8 per job)')
+end
+for o = 2, #ARGV - 1, 8 do -- validate every job before storing any
+  local a = {ARGV[o + 4], ARGV[o + 5], ARGV[o + 7], ARGV[o + 8]}
+  for j = 1, 4 do a[j] = string.match(a[j], '^%-?%d+$') end
+  if ARGV[o + 1] == '' or not (a[1] and a[2] and a[3] and a[4]) or tonumber(a[2]) < 1 then
+    return redis.error_reply('enqueue: job ' .. (o - 2) / 8 .. ': id must be non-empty; priority, ' ..
+      'attempts (>= 1), timeout and delay must be integers')
+  end
 end
 check_version(KEYS[1], true)
 local base = queue_base(KEYS[1])
 local codes, woke = {}, false
-for i = 0, count - 1 do
-  local o = 2 + i * 8
+for o = 2, #ARGV - 1, 8 do
   local id, priority = ARGV[o + 1], tonumber(ARGV[o + 4])
   local attempts, timeout, delay = tonumber(ARGV[o + 5]), tonumber(ARGV[o + 7]), tonumber(ARGV[o + 8])
-  if not (priority and attempts and timeout and delay) or id == '' then
-    return redis.error_reply('enqueue: job ' .. i .. ': id, priority, attempts, timeout, delay must be given')
-  end
   local jk = job_key(base, id)
   if redis.call('EXISTS', jk) == 1 then
     codes[#codes + 1] = CODES.JOB_EXISTS
@@ -60,12 +65,11 @@ for i = 0, count - 1 do
     if delay > 0 then
       redis.call('HSET', jk, 'state', 'delayed', 'run_at_ms', now + delay)
       redis.call('ZADD', KEYS[4], now + delay, id)
-      woke = true -- idle workers re-claim and learn when it is due
     else
       redis.call('HSET', jk, 'state', 'waiting')
       push_waiting(KEYS[2], KEYS[3], KEYS[1], id, priority, false)
-      woke = true
     end
+    woke = true -- idle workers claim, or learn when the delayed job is due
     codes[#codes + 1] = CODES.OK
   end
 end

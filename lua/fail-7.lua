@@ -5,7 +5,8 @@
     retries: delayed by its backoff (computed here) or waiting at once.
   - Otherwise the job is failed with its error text, kept within the queue's
     retention for failed jobs (meta keep_failed_age_ms / keep_failed_count,
-    defaults 7 days and 100000; 0 deletes at once).
+    defaults 7 days and 100000; 0 deletes at once). With a queue-wide concurrency
+    cap, a final failure leaves a wake-up token (a slot was freed).
 KEYS:
   1 meta     hash  {prefix:queue}:meta
   2 wait     list  {prefix:queue}:wait
@@ -24,7 +25,7 @@ ARGV:
 Derived keys: {prefix:queue}:job:<id>.
 Returns: {code, state, delay_ms}: code 0 OK | 2 ALREADY_FINISHED | -1 JOB_MISSING |
   -2 LEASE_LOST; state the job's new state ('waiting', 'delayed', 'failed').
-Errors: "fail: ..." on malformed arguments.
+Errors: "fail: ..." on malformed arguments (missing id/token/error, rand not a number).
 ]]
 --- @include "includes/codes"
 --- @include "includes/now"
@@ -33,9 +34,10 @@ Errors: "fail: ..." on malformed arguments.
 --- @include "includes/retention"
 --- @include "includes/backoff"
 
-local now = now_ms(ARGV[1])
+local now = now_ms(ARGV[1], 'fail')
 local id, token, err = ARGV[2], ARGV[3], ARGV[4]
 if not id or not token or not err then return redis.error_reply('fail: id, token and error are required') end
+if not tonumber(ARGV[5]) then return redis.error_reply('fail: ARGV[5] rand must be a number in [0, 1)') end
 local base = queue_base(KEYS[1])
 local jk = job_key(base, id)
 local f = redis.call('HMGET', jk, 'token', 'state', 'attempts', 'failures', 'backoff', 'priority')
@@ -46,14 +48,9 @@ redis.call('ZREM', KEYS[5], id)
 local failures = (tonumber(f[4]) or 0) + 1
 if ARGV[6] == '1' or failures >= (tonumber(f[3]) or 1) then
   redis.call('HSET', jk, 'state', 'failed', 'error', err, 'failures', failures, 'finished_ms', now)
-  local keep_age = meta_number(KEYS[1], 'keep_failed_age_ms', 604800000)
-  local keep_count = meta_number(KEYS[1], 'keep_failed_count', 100000)
-  if keep_age == 0 or keep_count == 0 then
-    redis.call('DEL', jk)
-  else
-    redis.call('ZADD', KEYS[7], now, id)
-    trim_finished(KEYS[7], base, now, keep_age, keep_count)
-  end
+  keep_failed(KEYS[1], KEYS[7], base, jk, id, now)
+  -- a slot under the queue's concurrency cap was freed: wake a worker waiting for one
+  if meta_number(KEYS[1], 'global_concurrency', 0) > 0 then wake_workers(KEYS[6]) end
   return {CODES.OK, 'failed', 0}
 end
 local delay = backoff_delay(f[5], failures, ARGV[5])

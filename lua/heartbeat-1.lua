@@ -14,7 +14,7 @@ Errors: "heartbeat: ..." on malformed arguments.
 --- @include "includes/now"
 --- @include "includes/job_key"
 
-local now = now_ms(ARGV[1])
+local now = now_ms(ARGV[1], 'heartbeat')
 local lease = tonumber(ARGV[2])
 if not lease or #ARGV % 2 ~= 0 then
   return redis.error_reply('heartbeat: lease must be an integer, then id/token pairs')

@@ -2,11 +2,13 @@
   - Looks at up to `limit` active jobs whose lease deadline has passed.
   - stalls + 1; the token is cleared so the lost worker can no longer finish it.
   - stalls <= max_stalls: back to the end of waiting (a later run is attempt + 1).
-    Otherwise the job fails with a reason naming the stalls.
+    Otherwise the job fails with a reason naming the stalls (kept within the
+    failed retention, as in fail).
+  - Leaves a wake-up token when it recovered anything (work, or freed slots).
   - Safe when several workers run it at once (each expired lease is taken once).
   - Counts recovered leases in meta field stalled_total.
 KEYS:
-  1 meta    hash  {prefix:queue}:meta (max_stalls, default ARGV[3])
+  1 meta    hash  {prefix:queue}:meta (max_stalls, default ARGV[3]; keep_failed_*)
   2 wait    list  {prefix:queue}:wait
   3 prio    zset  {prefix:queue}:prio
   4 active  zset  {prefix:queue}:active
@@ -26,10 +28,10 @@ Errors: "recover_stalled: ..." on malformed arguments.
 --- @include "includes/push_waiting"
 --- @include "includes/retention"
 
-local now = now_ms(ARGV[1])
+local now = now_ms(ARGV[1], 'recover_stalled')
 local limit = tonumber(ARGV[2])
-if not limit or not tonumber(ARGV[3]) then
-  return redis.error_reply('recover_stalled: limit and max_stalls must be integers')
+if not limit or limit < 1 or not tonumber(ARGV[3]) then
+  return redis.error_reply('recover_stalled: limit must be a positive integer, max_stalls an integer')
 end
 local max_stalls = meta_number(KEYS[1], 'max_stalls', tonumber(ARGV[3]))
 local base = queue_base(KEYS[1])
@@ -45,7 +47,7 @@ for i = 1, #expired do
     if stalls > max_stalls then
       redis.call('HSET', jk, 'state', 'failed', 'finished_ms', now, 'error',
         'job stalled ' .. stalls .. ' times (lease expired: worker lost or blocked); max_stalls is ' .. max_stalls)
-      redis.call('ZADD', KEYS[5], now, id)
+      keep_failed(KEYS[1], KEYS[5], base, jk, id, now)
       failed[#failed + 1] = id
     else
       redis.call('HSET', jk, 'state', 'waiting')
@@ -55,5 +57,5 @@ for i = 1, #expired do
   end
 end
 if #expired > 0 then redis.call('HINCRBY', KEYS[1], 'stalled_total', #expired) end
-if #recovered > 0 then wake_workers(KEYS[6]) end
+if #expired > 0 then wake_workers(KEYS[6]) end -- work to claim, or a freed slot under a cap
 return {recovered, failed}

@@ -1,6 +1,7 @@
 --[[ release: hand jobs a worker holds back to waiting at once (graceful stop).
   - Needs each job's lease token; stale tokens change nothing.
-  - The job goes to the head of waiting (it runs next); no stall is counted.
+  - The jobs go to the head of waiting (ahead of their priority), in the order
+    given; no stall is counted.
   - started '0' (claimed but never run) also takes back the attempt the claim counted.
 KEYS:
   1 meta    hash  {prefix:queue}:meta
@@ -21,7 +22,7 @@ Errors: "release: ..." on malformed arguments.
 
 if (#ARGV - 1) % 3 ~= 0 then return redis.error_reply('release: expected id/token/started triples') end
 local base = queue_base(KEYS[1])
-local codes, any = {}, false
+local codes, back = {}, {}
 for o = 2, #ARGV, 3 do
   local id = ARGV[o]
   local jk = job_key(base, id)
@@ -35,10 +36,12 @@ for o = 2, #ARGV, 3 do
     redis.call('HDEL', jk, 'token')
     redis.call('HSET', jk, 'state', 'waiting')
     if ARGV[o + 2] == '0' then redis.call('HINCRBY', jk, 'attempts_made', -1) end
-    push_waiting(KEYS[2], KEYS[3], KEYS[1], id, f[3], true)
-    any = true
+    back[#back + 1] = {id, f[3]}
     codes[#codes + 1] = CODES.OK
   end
 end
-if any then wake_workers(KEYS[5]) end
+for i = #back, 1, -1 do -- last first: the jobs keep their order at the head
+  push_waiting(KEYS[2], KEYS[3], KEYS[1], back[i][1], back[i][2], true)
+end
+if #back > 0 then wake_workers(KEYS[5]) end
 return codes

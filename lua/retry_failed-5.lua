@@ -8,7 +8,7 @@ KEYS:
   4 failed  zset  {prefix:queue}:failed
   5 wake    list  {prefix:queue}:wake
 ARGV:
-  1 limit  int     most jobs moved when no ids are given
+  1 limit  int     most jobs moved when no ids are given (0 or less: none)
   then ids (optional)
 Derived keys: {prefix:queue}:job:<id>.
 Returns: {moved, left_failed, codes} codes: one per given id (0 OK | -1 JOB_MISSING |
@@ -25,7 +25,7 @@ local base = queue_base(KEYS[1])
 local ids = {}
 for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
 local given = #ids > 0
-if not given then ids = redis.call('ZRANGE', KEYS[4], 0, limit - 1) end
+if not given and limit >= 1 then ids = redis.call('ZRANGE', KEYS[4], 0, limit - 1) end
 local moved, codes = 0, {}
 for i = 1, #ids do
   local id = ids[i]

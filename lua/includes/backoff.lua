@@ -4,9 +4,10 @@
 -- given by the caller so the script stays deterministic.
 local function backoff_delay(spec, n, rand)
   if not spec or spec == '' then return 0 end
-  local kind, base, cap, jitter = string.match(spec, '^(%a+):(%d+):(%d+):([%d%.]+)$')
-  if not kind then return 0 end
-  base, cap, jitter = tonumber(base), tonumber(cap), tonumber(jitter)
+  local kind, base, cap, jitter = string.match(spec, '^(%a+):(%d+):(%d+):([^:]+)$')
+  jitter = tonumber(jitter) -- any number form: Python writes 1e-05 for small jitters
+  if not kind or not jitter then return 0 end
+  base, cap = tonumber(base), tonumber(cap)
   local d = base
   if kind == 'exponential' then d = base * math.pow(2, math.min(n - 1, 40)) end
   if cap > 0 and d > cap then d = cap end

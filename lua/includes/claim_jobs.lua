@@ -56,7 +56,7 @@ local function claim_jobs(k, base, m, now, max, token, lease_ms)
     local id = ids[i]
     local jk = job_key(base, id)
     local f = redis.call('HMGET', jk, 'runs', 'data', 'attempts_made', 'timeout_ms')
-    if f[1] or f[2] then
+    if f[1] or f[2] or redis.call('EXISTS', jk) == 1 then -- a record without runs/data still runs (and fails visibly)
       local attempt = (tonumber(f[3]) or 0) + 1
       redis.call('HSET', jk, 'state', 'active', 'token', token, 'attempts_made', attempt,
         'started_ms', now)
@@ -76,7 +76,7 @@ local function claim_jobs(k, base, m, now, max, token, lease_ms)
       reply[2] = tonumber(redis.call('LINDEX', k.limit, 0)) + period - now
     end
   end
-  if #ids == max then
+  if #ids == math.min(max, 1000) then
     if redis.call('LLEN', k.wait) > 0 or redis.call('ZCARD', k.prio) > 0 then wake_workers(k.wake) end
   elseif reply[2] == -1 then
     local nd = redis.call('ZRANGE', k.delayed, 0, 0, 'WITHSCORES')

@@ -9,7 +9,7 @@ local function check_version(meta_key, create)
     return
   end
   if v ~= PROTOCOL_VERSION then
-    error('rediq: protocol version mismatch: queue ' .. meta_key .. ' speaks ' .. v ..
-      ', this script speaks ' .. PROTOCOL_VERSION)
+    error({err = 'rediq: protocol version mismatch: queue ' .. meta_key .. ' speaks ' .. v ..
+      ', this script speaks ' .. PROTOCOL_VERSION})
   end
 end
