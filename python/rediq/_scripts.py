@@ -62,13 +62,14 @@ def map_response_error(exc: redis.ResponseError) -> Exception:
 
 
 def run_call(r: Any, call: Call) -> Any:
-    """Run ``call`` on the sync client ``r`` with EVALSHA, loading the script on NOSCRIPT."""
+    """Run ``call`` on the sync client ``r`` with EVALSHA; on NOSCRIPT run it once with
+    EVAL, which also caches the script (a SCRIPT FLUSH between a SCRIPT LOAD and the
+    retried EVALSHA cannot fail the call)."""
     script = SCRIPTS[call.script]
     try:
         try:
             return r.evalsha(script.sha, script.nkeys, *call.keys, *call.args)
         except redis.exceptions.NoScriptError:
-            r.script_load(script.source)
-            return r.evalsha(script.sha, script.nkeys, *call.keys, *call.args)
+            return r.eval(script.source, script.nkeys, *call.keys, *call.args)
     except redis.ResponseError as exc:
         raise map_response_error(exc) from None
