@@ -47,7 +47,8 @@ def release(r: Any, job_id: str, times: int = 1) -> None:
 
 
 def events(r: Any, kind: str | None = None) -> list[dict[str, Any]]:
-    """All recorded events (dicts with kind, id, attempt, worker, pid, t_ms, running)."""
+    """All recorded events (dicts with kind ``start``, ``end`` or ``stop``; id, attempt,
+    worker, pid, t_ms (server clock), running (runs of the queue going on at the start))."""
     out = [json.loads(x) for x in r.lrange(EVENTS, 0, -1)]
     return [e for e in out if kind is None or e["kind"] == kind]
 
@@ -182,6 +183,16 @@ def main(argv: list[str]) -> int:
     worker = rediq.Worker(client, {"record": record},
                           {q: _config(c) for q, c in spec["queues"].items()},
                           grace=spec["grace"], name=name)
+    stop = worker.stop
+
+    def recorded_stop(grace: float | None = None) -> None:
+        # the signal handler calls worker.stop(): record when the stop was seen
+        sec, usec = rec.time()
+        rec.rpush(EVENTS, json.dumps({"kind": "stop", "worker": name, "pid": os.getpid(),
+                                      "t_ms": sec * 1000 + usec / 1000}))
+        stop(grace)
+
+    worker.stop = recorded_stop  # type: ignore[method-assign]
     worker.run()
     logging.info("worker.run() returned")
     return 0
