@@ -55,7 +55,9 @@ class _QueueState:
     def __init__(self, client: Client, name: str, config: QueueConfig) -> None:
         self.q = client.queue(name)
         self.config = config
-        self.running: dict[str, _Run] = {}
+        # keyed by (job id, token): a timed-out run whose thread is still busy and the
+        # retry of the same job on this worker are two runs, each holding a slot
+        self.running: dict[tuple[str, str], _Run] = {}
         self.done: list[tuple[str, str, bytes]] = []
         self.failed: list[tuple[_Run, str, bool]] = []
         self.ready = True          # worth claiming now
@@ -230,7 +232,7 @@ class Worker:
         if kind == "done":
             qs, run, ok, payload, final = value
             with self._lock:
-                qs.running.pop(run.job.id, None)
+                qs.running.pop((run.job.id, run.token), None)
             if run.timed_out or run.lost:
                 log.warning("rediq: job %s (%s) ended after its lease/timeout was gone; "
                             "its outcome is dropped", run.job.id, qs.q.name)
@@ -296,7 +298,7 @@ class Worker:
             deadline = now + job.timeout_ms / 1000 if job.timeout_ms and not is_async else None
             run = _Run(job, token, deadline)
             with self._lock:
-                qs.running[job.id] = run
+                qs.running[(job.id, token)] = run
             if is_async and self._async is not None:
                 self._async.submit(self._execute_async(qs, run))
             else:
