@@ -78,6 +78,7 @@ class Waiter:
                 self._unblock()
         self._thread.join(2)
         self._conn.close()
+        self._conn.connection_pool.disconnect()  # close() leaves a pool it was given open
 
     def _loop(self) -> None:
         failures = 0
