@@ -151,3 +151,11 @@ def test_every_script_runs_under_the_checker_on_an_empty_queue(checked: CheckedL
             "counts-7": [], "retry_failed-5": [10, "a"], "remove-6": ["a", "1"],
             "obliterate-9": ["1", 10], "progress-1": ["a", "t", b"p"]}[script]
     checked(script, *args)  # raises on any key outside the declared KEYS and job records
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPT_KEYS))
+def test_harness_passes_keys_in_the_order_the_script_header_declares(script: str) -> None:
+    head = (LUA_DIR / f"{script}.lua").read_text().split("]]", 1)[0]
+    block = head[head.index("KEYS:"):head.index("ARGV:")]
+    roles = re.findall(r"^\s+\d+\s+[a-z_]+\s+\w+\s+\{prefix:queue\}:([a-z_]+)", block, re.M)
+    assert roles == SCRIPT_KEYS[script]
