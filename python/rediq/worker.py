@@ -219,9 +219,12 @@ class Worker:
                 for qs in self._queues:
                     self._sync(qs)
                 backoff = 0.0
-            except (redis.ConnectionError, redis.TimeoutError, RediqError) as exc:
+            except (redis.RedisError, RediqError) as exc:
+                # also error replies (OOM, BUSY, a record another client broke): the
+                # worker keeps running and retries rather than dying
                 backoff = min(max(backoff * 2, 0.1), 2.0)
-                log.warning("rediq: Redis call failed (%s); retrying in %.1f s", exc, backoff)
+                log.warning("rediq: Redis call failed (%s: %s); retrying in %.1f s",
+                            type(exc).__name__, exc, backoff)
                 continue
             if self._stopping.is_set() and self._finish_stop():
                 return
@@ -245,8 +248,11 @@ class Worker:
             qs = self._by_wake.get(value)
             if qs is not None:
                 qs.ready = True
-                if qs.free <= 0 and self.client.redis.llen(value) == 0:
-                    self.client.redis.rpush(value, "1")  # not ours to use: pass it on
+                try:
+                    if qs.free <= 0 and self.client.redis.llen(value) == 0:
+                        self.client.redis.rpush(value, "1")  # not ours to use: pass it on
+                except redis.RedisError as exc:
+                    log.warning("rediq: could not pass a wake-up on (%s)", exc)
 
     def _check_timeouts(self) -> None:
         now = time.monotonic()
