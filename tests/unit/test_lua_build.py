@@ -80,3 +80,18 @@ def test_includes_never_read_keys_or_argv() -> None:
     for p in LUA.glob("includes/*.lua"):
         code = re.sub(r"--.*|'[^']*'", "", p.read_text())  # comments and strings may name them
         assert not re.search(r"\b(KEYS|ARGV)\b", code), p.name
+
+
+def test_protocol_md_lists_every_script_with_its_keys_and_every_code() -> None:
+    doc = (LUA / "PROTOCOL.md").read_text()
+    assert "PROTOCOL_VERSION" in doc
+    version = re.search(r"PROTOCOL_VERSION = '(\w+)'", (LUA / "includes" / "version.lua").read_text())[1]
+    assert doc.startswith(f"# rediq wire protocol, version {version}\n")
+    for path in SCRIPTS:
+        row = re.search(rf"^\| `{re.escape(path.stem)}` \| ([^|]+) \|", doc, re.M)
+        assert row, f"PROTOCOL.md has no row for {path.stem}"
+        roles = [k[1] for k in header_keys(path)]
+        assert " ".join(re.findall(r"`([^`]+)`", row[1])) == " ".join(roles), (path.stem, row[1])
+    codes = re.findall(r"^\s*([A-Z_]+)\s*=\s*(-?\d+)", (LUA / "includes" / "codes.lua").read_text(), re.M)
+    for name, value in codes:
+        assert re.search(rf"^\| {value} \| {name} \|", doc, re.M), f"PROTOCOL.md lacks code {name}"
