@@ -284,3 +284,51 @@ def test_queue_config_meta_settings_are_what_configure_accepts() -> None:
     known = re.search(r"local known = \{(.*?)\}", (LUA / "configure-1.lua").read_text(), re.S)[1]
     assert set(defaults) == set(re.findall(r"([a-z_]+) = true", known))
     assert QueueConfig().lease_ms == 30000
+
+
+# -- batch enqueue and admin replies ----------------------------------------------------------
+
+def test_spec_chunks_validates_every_item_before_yielding_any() -> None:
+    items = [("send", i) for i in range(5)] + [("send", object())]
+    chunks = C.spec_chunks(items, {}, 1 << 20, size=2)
+    with pytest.raises(EncodeError):
+        next(chunks)
+
+
+def test_spec_chunks_splits_and_applies_defaults_then_item_options() -> None:
+    items = [("a", 1), ("b", 2, {"priority": 5}), ("c", 3)]
+    chunks = list(C.spec_chunks(items, {"attempts": 3}, 1 << 20, size=2))
+    assert [[s.runs for s in ch] for ch in chunks] == [["a", "b"], ["c"]]
+    assert [(s.attempts, s.priority) for ch in chunks for s in ch] == [(3, 0), (3, 5), (3, 0)]
+
+
+@pytest.mark.parametrize("item", [("a",), ("a", 1, {}, 4), "ab", 5])
+def test_spec_chunks_rejects_malformed_items(item) -> None:
+    with pytest.raises(TypeError, match="enqueue_many items"):
+        list(C.spec_chunks([item], {}, 1 << 20))
+
+
+def test_spec_chunks_rejects_unknown_options_naming_them() -> None:
+    with pytest.raises(TypeError, match="retries"):
+        list(C.spec_chunks([("a", 1, {"retries": 3})], {}, 1 << 20))
+
+
+def test_parse_retry_failed_asks_to_call_again_only_without_ids_while_moving() -> None:
+    assert C.parse_retry_failed([1000, 5, []], False) == (1000, True)
+    assert C.parse_retry_failed([3, 0, []], False) == (3, False)
+    assert C.parse_retry_failed([0, 5, []], False) == (0, False)
+    assert C.parse_retry_failed([1, 5, [0]], True) == (1, False)
+
+
+def test_parse_remove_maps_codes_and_refuses_active_naming_force() -> None:
+    assert C.parse_remove(0, "a") is True
+    assert C.parse_remove(-1, "a") is False
+    with pytest.raises(ValueError, match="force=True"):
+        C.parse_remove(-6, "a")
+
+
+def test_parse_obliterate_says_whether_to_call_again_and_refuses_active() -> None:
+    assert C.parse_obliterate([0, 1], "q") is True
+    assert C.parse_obliterate([0, 0], "q") is False
+    with pytest.raises(ValueError, match="3 active jobs"):
+        C.parse_obliterate([-6, 3], "q")
