@@ -187,12 +187,14 @@ class Worker:
         self._waiter = Waiter(self.client.redis, self._events)
         if any(self._is_async.values()):
             self._async = AsyncSide(self.client, self._loop_given)
+        self._loop_done = threading.Event()
         keeper = threading.Thread(target=self._keep, name="rediq-keeper", daemon=True)
         keeper.start()
         try:
             self._loop()
         finally:
             self._stopping.set()
+            self._loop_done.set()
             self._waiter.close()
             self._pool.shutdown()
             if self._async is not None:
@@ -414,7 +416,9 @@ class Worker:
         lease = min(qs.config.lease for qs in self._queues)
         beat, recover_every = lease / 3, lease / 2
         next_recover = 0.0
-        while not self._stopping.wait(beat) or any(qs.running for qs in self._queues):
+        # runs until the claim loop has returned (everything finished or handed back),
+        # so running jobs keep their leases through a stop's grace period, at the same pace
+        while not self._loop_done.wait(beat):
             try:
                 self._heartbeat()
                 if time.monotonic() >= next_recover:
@@ -422,8 +426,6 @@ class Worker:
                     next_recover = time.monotonic() + recover_every
             except (redis.RedisError, RediqError) as exc:
                 log.warning("rediq: lease renewal failed (%s); retrying", exc)
-            if self._stopping.is_set() and not any(qs.running for qs in self._queues):
-                return
 
     def _heartbeat(self) -> None:
         for qs in self._queues:
