@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 
 import pytest
 
@@ -197,3 +198,26 @@ def test_handler_context_carries_identity_and_reports_progress(client, workers, 
                     "data": {"x": 1}}
     gate["go"].set()
     job.result(timeout=5)
+
+
+def test_stopping_worker_renews_leases_at_its_usual_pace_during_grace(client, workers, rec, gate, r):
+    q = client.queue("q")
+
+    def work(job):
+        rec(job)
+        gate.wait("go")
+        return "done"
+
+    w = workers.start({"work": work}, {"q": rediq.QueueConfig(lease=3.0)}, grace=30)
+    job = q.enqueue("work")
+    wait_until(lambda: len(rec) == 1, 5, "job started")
+    w.stop()
+    before = r.info("commandstats")
+    time.sleep(1.0)  # the grace window being measured
+    after = r.info("commandstats")
+    calls = {k: v["calls"] - before.get(k, {"calls": 0})["calls"] for k, v in after.items()}
+    scripts = calls.get("cmdstat_evalsha", 0) + calls.get("cmdstat_eval", 0)
+    assert scripts <= 6, f"{scripts} script calls in 1 s of grace (lease 3 s: a heartbeat each second)"
+    gate["go"].set()
+    workers.thread_of(w).join(5)
+    assert q.get(job.id).state == "completed"
