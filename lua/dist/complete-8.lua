@@ -211,8 +211,9 @@ local function claim_jobs(k, base, m, now, max, token, lease_ms)
   for i = 1, #ids do
     local id = ids[i]
     local jk = job_key(base, id)
-    local f = redis.call('HMGET', jk, 'runs', 'data', 'attempts_made', 'timeout_ms')
-    if f[1] or f[2] or redis.call('EXISTS', jk) == 1 then -- a record without runs/data still runs (and fails visibly)
+    -- pcall: a key of another type is no job record; it must not abort the batch after the pops
+    local f = redis.pcall('HMGET', jk, 'runs', 'data', 'attempts_made', 'timeout_ms')
+    if not f.err and (f[1] or f[2] or redis.call('EXISTS', jk) == 1) then -- no runs/data: runs, fails visibly
       local attempt = (tonumber(f[3]) or 0) + 1
       redis.call('HSET', jk, 'state', 'active', 'token', token, 'attempts_made', attempt,
         'started_ms', now)

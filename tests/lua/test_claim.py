@@ -187,3 +187,18 @@ def test_claim_refuses_a_queue_of_another_protocol_version(lua: Lua) -> None:
 def test_claim_malformed_arguments_error_naming_the_script(lua: Lua, args) -> None:
     with pytest.raises(redis.ResponseError, match=r"^claim: "):
         lua("claim-7", *args)
+
+
+def test_claim_drops_a_job_key_of_another_type_without_losing_the_batch(lua: Lua) -> None:
+    lua.add(T0, "a", "bad", "c")
+    lua.r.delete(key("job:bad"))
+    lua.r.set(key("job:bad"), "not a hash")
+    assert claimed_ids(lua.claim(T0, 3, "t1")) == ["a", "c"]
+    assert lua.zids("active") == ["a", "c"]
+    assert lua.r.get(key("job:bad")) == b"not a hash"
+
+
+def test_claim_promotes_a_delayed_record_with_unreadable_priority_to_the_list(lua: Lua) -> None:
+    lua.add(T0, "d", delay=5)
+    lua.r.hset(key("job:d"), "priority", "urgent")
+    assert claimed_ids(lua.claim(T0 + 5, 1)) == ["d"]
