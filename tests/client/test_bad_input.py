@@ -205,9 +205,6 @@ def test_job_key_of_the_wrong_type_does_not_stop_the_worker(client, workers, r):
     assert q.enqueue("work", "after").result(timeout=5) == "after"
 
 
-@pytest.mark.xfail(strict=True, reason="Lua claim_jobs pops ids off the wait list before it reads "
-                   "their records; HMGET on a non-hash job key aborts the script (WRONGTYPE) and "
-                   "Redis keeps the pops: every job claimed in the same call is lost")
 def test_job_key_of_the_wrong_type_loses_no_other_job(client, workers, r):
     q, jobs = _wrong_type_record(client, r)
     workers.start({"work": lambda job: job.data}, {"q": rediq.QueueConfig(concurrency=4)})

@@ -13,33 +13,39 @@ def _server_ms(r):
     return sec * 1000 + usec // 1000
 
 
-def test_completed_jobs_are_kept_up_to_keep_completed_count(client, workers):
-    q = client.queue("q")
-    workers.start({"work": lambda job: job.data}, {"q": rediq.QueueConfig(keep_completed_count=5)})
-    jobs = [q.enqueue("work", i) for i in range(20)]
-    assert jobs[-1].result(timeout=5) == 19
-    wait_until(lambda: q.counts()["active"] == 0 and q.counts()["waiting"] == 0, 5, "drained")
-    assert q.counts()["completed"] == 5
-    kept = {j.id for j in jobs if _exists(q, j.id)}
-    finished = sorted(jobs, key=lambda j: _finished(q, j.id))
-    assert kept == {j.id for j in finished[-5:]}, "the newest five are kept"
-    with pytest.raises(rediq.JobNotFound):
-        jobs[0].result(timeout=1)
+def _one_by_one(q, r, n, data=lambda i: i):
+    """Run n jobs one after another, each finishing in a later server millisecond."""
+    jobs = []
+    for i in range(n):
+        job = q.enqueue("work", data(i))
+        wait_until(lambda: _state(q, job.id) in ("completed", "failed", "gone"), 5, f"job {i} finished")
+        sec, usec = r.time()
+        now_ms = sec * 1000 + usec // 1000
+        wait_until(lambda: _server_ms(r) > now_ms, 1, "the server clock moved on")
+        jobs.append(job)
+    return jobs
+
+
+def _state(q, job_id):
+    try:
+        return q.get(job_id).state
+    except rediq.JobNotFound:
+        return "gone"
 
 
 def _exists(q, job_id):
-    try:
-        q.get(job_id)
-        return True
-    except rediq.JobNotFound:
-        return False
+    return _state(q, job_id) != "gone"
 
 
-def _finished(q, job_id):
-    try:
-        return q.get(job_id).finished_at
-    except rediq.JobNotFound:
-        return 0.0
+def test_completed_jobs_are_kept_up_to_keep_completed_count(client, workers, r):
+    q = client.queue("q")
+    workers.start({"work": lambda job: job.data}, {"q": rediq.QueueConfig(keep_completed_count=5)})
+    jobs = _one_by_one(q, r, 12)
+    assert q.counts()["completed"] == 5
+    assert [_exists(q, j.id) for j in jobs] == [False] * 7 + [True] * 5, "the newest five are kept"
+    assert jobs[-1].result(timeout=1) == 11
+    with pytest.raises(rediq.JobNotFound):
+        jobs[0].result(timeout=1)
 
 
 def test_completed_jobs_older_than_keep_completed_go_at_the_next_completion(client, workers, r):
@@ -98,17 +104,14 @@ def test_keep_completed_count_zero_also_deletes_at_once(client, workers, rec):
     assert q.counts()["completed"] == 0
 
 
-def test_failed_jobs_are_kept_up_to_keep_failed_count(client, workers):
+def test_failed_jobs_are_kept_up_to_keep_failed_count(client, workers, r):
     q = client.queue("q")
 
     def work(job):
         raise ValueError(f"job {job.data}")
 
     workers.start({"work": work}, {"q": rediq.QueueConfig(keep_failed_count=2)})
-    jobs = [q.enqueue("work", i) for i in range(6)]
-    with pytest.raises(rediq.JobFailed):
-        jobs[-1].result(timeout=5)
-    wait_until(lambda: q.counts()["active"] + q.counts()["waiting"] == 0, 5, "drained")
+    jobs = _one_by_one(q, r, 6)
     assert q.counts()["failed"] == 2
     assert [_exists(q, j.id) for j in jobs] == [False] * 4 + [True] * 2
     assert q.get(jobs[-1].id).error.startswith("ValueError: job 5")
