@@ -9,6 +9,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from . import commands as C
+from ._connect import connect
 from ._scripts import run_call
 from .errors import RedisUnavailable
 from .job import Job, JobInfo, parse_job_info
@@ -30,7 +31,10 @@ def connection_options() -> dict[str, Any]:
 def check_bytes_replies(r: Any) -> None:
     """Refuse a redis-py client that decodes replies (payloads are binary)."""
     pool = getattr(r, "connection_pool", None)
-    kwargs = getattr(pool, "connection_kwargs", {}) or {}
+    kwargs = getattr(pool, "connection_kwargs", None)
+    if kwargs is None and hasattr(r, "get_connection_kwargs"):   # RedisCluster
+        kwargs = r.get_connection_kwargs()
+    kwargs = kwargs or {}
     if kwargs.get("decode_responses"):
         raise ValueError("rediq needs a redis client with decode_responses=False "
                          "(payloads are binary MessagePack)")
@@ -55,10 +59,12 @@ class Client:
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "rediq", **redis_kwargs: Any) -> Client:
-        """Connect to ``redis://``, ``rediss://`` or ``unix://`` URLs."""
+        """Connect to a URL: ``redis://``, ``rediss://``, ``unix://``, a Redis Cluster
+        (``redis+cluster://h:p[,h:p...]``) or a Sentinel-managed master
+        (``redis+sentinel://h:p[,h:p...]/service_name[?db=N&sentinel_password=...]``)."""
         options = connection_options() | redis_kwargs
         options["decode_responses"] = False
-        return cls(redis.Redis.from_url(url, **options), prefix=prefix)
+        return cls(connect(url, options), prefix=prefix)
 
     def queue(self, name: str) -> Queue:
         """Return the handle of queue ``name`` (validated; created in Redis on first enqueue)."""

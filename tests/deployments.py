@@ -1,0 +1,145 @@
+"""Real local deployments for scale-out tests: a 3-master Redis Cluster and a Sentinel
+setup (one master, one replica, sentinels), each on free ports of 127.0.0.1."""
+
+from __future__ import annotations
+
+import random
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from rediq._server import EmbeddedServer, free_port
+
+__all__ = ["Cluster", "SentinelSetup"]
+
+
+def _wait(pred: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if pred():
+                return
+        except redis.RedisError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
+
+
+def cluster_port() -> int:
+    """A free port p <= 55535 whose cluster bus port p + 10000 is free too."""
+    for _ in range(200):
+        port = random.randint(20000, 55000)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10000))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+class Cluster:
+    """A Redis Cluster of ``masters`` masters (no replicas) built with redis-cli."""
+
+    def __init__(self, masters: int = 3, binary: str | None = None) -> None:
+        self.nodes = [EmbeddedServer(binary, tcp=True, args=(
+            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+            "--cluster-node-timeout", "2000")) for _ in range(masters)]
+        for node in self.nodes:
+            node.port = cluster_port()
+
+    @property
+    def url(self) -> str:
+        """The rediq URL of the cluster (every node as a startup node)."""
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+
+    def start(self) -> Cluster:
+        for node in self.nodes:
+            node.start()
+        cli = [str(Path(self.nodes[0].binary).with_name("redis-cli"))]
+        if not Path(cli[0]).exists():
+            cli = ["redis-cli"]
+        subprocess.run(cli + ["--cluster", "create", *[f"127.0.0.1:{n.port}" for n in self.nodes],
+                              "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        for node in self.nodes:
+            conn = redis.Redis(port=node.port)
+            _wait(lambda c=conn: b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO"),
+                  30, f"cluster state ok on port {node.port}")
+            conn.close()
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> Cluster:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+class SentinelSetup:
+    """One master, one replica and ``sentinels`` sentinels watching service ``rediq-master``."""
+
+    service = "rediq-master"
+
+    def __init__(self, sentinels: int = 1, binary: str | None = None) -> None:
+        self.master = EmbeddedServer(binary, tcp=True)
+        self.replica = EmbeddedServer(binary, tcp=True, args=(
+            "--replicaof", "127.0.0.1", str(self.master.port)))
+        self.sentinel_ports = [free_port() for _ in range(sentinels)]
+        self.sentinels: list[EmbeddedServer] = []
+        self.quorum = sentinels // 2 + 1
+
+    @property
+    def url(self) -> str:
+        """The rediq URL (every sentinel listed)."""
+        hosts = ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports)
+        return f"redis+sentinel://{hosts}/{self.service}"
+
+    def start(self) -> SentinelSetup:
+        self.master.start()
+        self.replica.start()
+        conn = redis.Redis(port=self.replica.port)
+        _wait(lambda: conn.info("replication").get("master_link_status") == "up", 30, "replica link up")
+        conn.close()
+        for port in self.sentinel_ports:
+            s = EmbeddedServer(self.master.binary, tcp=True)
+            s.port = port
+            conf = s.dir / "sentinel.conf"
+            conf.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {s.dir}\n"
+                f"sentinel monitor {self.service} 127.0.0.1 {self.master.port} {self.quorum}\n"
+                f"sentinel down-after-milliseconds {self.service} 1000\n"
+                f"sentinel failover-timeout {self.service} 5000\n"
+                f"sentinel parallel-syncs {self.service} 1\n")
+            s.extra = (str(conf), "--sentinel")
+            self._start_sentinel(s, conf)
+            self.sentinels.append(s)
+        return self
+
+    def _start_sentinel(self, s: EmbeddedServer, conf: Path) -> None:
+        s.proc = subprocess.Popen([s.binary, str(conf), "--sentinel"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        conn = redis.Redis(port=s.port)
+        _wait(lambda: conn.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service),
+              30, f"sentinel on port {s.port}")
+        conn.close()
+
+    def stop(self) -> None:
+        for s in self.sentinels:
+            s.stop()
+        self.replica.stop()
+        self.master.stop()
+
+    def __enter__(self) -> SentinelSetup:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
