@@ -53,7 +53,7 @@ def test_upload_fan_out_runs_every_item_once_within_rate_limit(client, workers, 
                                               "completed": len(names), "failed": 1,
                                               "paused": 0, "stalled": 0}
     # the rate limit held for starts: no window of `period` saw more than `max` starts
-    starts = sorted(int(items.get(i).started_at * 1000) for i in ids)
+    starts = sorted(round(items.get(i).started_at * 1000) for i in ids)
     period_ms = int(RATE.period * 1000)
     for a, b in zip(starts, starts[RATE.max:]):
         assert b - a >= period_ms, f"{RATE.max + 1} starts within {b - a} ms"
