@@ -154,3 +154,22 @@ def test_script_flush_while_draining_breaks_nothing(client, procs, r):
     assert flushes >= 3, "the drain was too quick to flush scripts in the middle of it"
     assert q.counts()["completed"] == n and q.counts()["failed"] == 0
     assert [j.result(timeout=1) for j in jobs[::300]] == list(range(0, n, 300))
+
+
+def test_job_that_kills_its_worker_fails_alone_past_max_stalls(client, procs, r):
+    q = client.queue("poison")
+    cfg = {"concurrency": 1, "lease": 1.0, "max_stalls": 0}
+    poison = q.enqueue("record", {"block": [1]})
+    others = q.enqueue_many([("record", {}) for _ in range(3)])
+    victim = procs.start({"poison": cfg}, name="victim")
+    wait_until(lambda: events(r, "start"), 10, "the poison job started")
+    victim.signal(signal.SIGKILL)
+    victim.wait(5)
+    procs.start({"poison": cfg}, name="rescuer")
+    assert [j.result(timeout=10)["worker"] for j in others] == ["rescuer"] * 3
+    wait_until(lambda: q.get(poison.id).state == "failed", 10, "the poison job failed")
+    info = q.get(poison.id)
+    assert (info.stalls, info.attempts_made, info.failures) == (1, 1, 0)
+    assert "stalled 1 times" in info.error and "max_stalls is 0" in info.error
+    assert all(q.get(j.id).stalls == 0 for j in others)
+    assert [e["id"] for e in events(r, "start")].count(poison.id) == 1

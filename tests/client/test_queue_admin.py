@@ -162,3 +162,18 @@ def test_counts_reflect_every_state(client, workers, rec, gate):
     wait_until(lambda: q.counts()["completed"] == 5, 5, "the rest completed")
     assert q.counts() == {"waiting": 0, "delayed": 1, "active": 0, "completed": 5,
                           "failed": 1, "paused": 0, "stalled": 0}
+
+
+def test_worker_with_other_queue_settings_updates_them_for_every_worker_and_logs_it(client, workers, caplog):
+    q = client.queue("q")
+    workers.start({"work": lambda job: None}, {"q": rediq.QueueConfig(rate_limit=rediq.RateLimit(5, 1.0))})
+    wait_until(lambda: client.redis.hget(q.keys.meta, "rate_max") == b"5", 5, "first worker's settings")
+    caplog.clear()
+    with caplog.at_level("INFO", logger="rediq.worker"):
+        workers.start({"work": lambda job: None},
+                      {"q": rediq.QueueConfig(rate_limit=rediq.RateLimit(20, 2.0), global_concurrency=4)})
+        wait_until(lambda: client.redis.hget(q.keys.meta, "rate_max") == b"20", 5, "settings updated")
+    meta = client.redis.hgetall(q.keys.meta)
+    assert (meta[b"rate_period_ms"], meta[b"global_concurrency"]) == (b"2000", b"4")
+    assert any("settings updated by this worker" in m and "rate_max 5 -> 20" in m
+               and "global_concurrency unset -> 4" in m for m in caplog.messages), caplog.messages
