@@ -1,9 +1,11 @@
 """The asyncio side of a worker: an event loop that runs ``async def`` handlers.
 
 The claim loop stays on its thread; async jobs are scheduled onto an event loop (the
-caller's loop under ``run_async``, else a private loop thread) with
-``run_coroutine_threadsafe``. Leases are renewed by the keeper thread, so a handler that
-blocks the event loop cannot starve renewal. A timeout cancels the coroutine.
+caller's loop under ``run_async``, else a private loop thread) as tasks this side keeps
+(the loop itself holds tasks only weakly). Leases are renewed by the keeper thread, so a
+handler that blocks the event loop cannot starve renewal. A timeout cancels the
+coroutine; so does closing, for runs the worker handed back when its grace ran out
+(their outcome is dropped, and an application loop must not run them on).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class AsyncSide:
         self.loop = loop or asyncio.new_event_loop()
         self._client = client
         self.client: AsyncClient | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()   # touched on the loop only
         self._thread: threading.Thread | None = None
         if self._own:
             self._thread = threading.Thread(target=self.loop.run_forever, name="rediq-asyncio", daemon=True)
@@ -59,7 +62,21 @@ class AsyncSide:
 
     def submit(self, coro: Any) -> None:
         """Schedule ``coro`` on the loop (from any thread)."""
-        asyncio.run_coroutine_threadsafe(coro, self.loop)
+        self.loop.call_soon_threadsafe(self._start, coro)
+
+    def _start(self, coro: Any) -> None:
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _shutdown(self) -> None:
+        running = [t for t in self._tasks if not t.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running, timeout=5)
+        if self.client is not None:
+            await self.client.aclose()
 
     def async_client(self) -> AsyncClient:
         """The client handed to async handlers (built once, used on the loop only)."""
@@ -68,14 +85,17 @@ class AsyncSide:
         return self.client
 
     def close(self) -> None:
-        """Close the handlers' client; stop the private loop thread if there is one."""
-        if self.client is not None:
-            fut = asyncio.run_coroutine_threadsafe(self.client.aclose(), self.loop)
-            try:
-                fut.result(5)
-            except Exception:  # noqa: BLE001 - closing is best effort
-                pass
+        """Cancel the runs still on the loop (the worker handed them back), close the
+        handlers' client, and stop the private loop thread if there is one. Called from
+        the worker's thread once its claim loop has ended, never from the loop."""
+        fut = asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop)
+        try:
+            fut.result(10)
+        except Exception:  # noqa: BLE001 - closing is best effort
+            pass
         if self._own:
             self.loop.call_soon_threadsafe(self.loop.stop)
             if self._thread is not None:
                 self._thread.join(5)
+                if not self._thread.is_alive():
+                    self.loop.close()   # its selector and self-pipe, not left to the GC

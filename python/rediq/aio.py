@@ -62,14 +62,15 @@ class AsyncClient:
         return q
 
     async def run(self, call: C.Call) -> Any:
-        """Run one script call (EVALSHA; NOSCRIPT reloads). Raises RedisUnavailable."""
+        """Run one script call (EVALSHA; on NOSCRIPT, EVAL). Raises RedisUnavailable."""
         script = SCRIPTS[call.script]
         try:
             try:
                 return await self.redis.evalsha(script.sha, script.nkeys, *call.keys, *call.args)
             except redis.exceptions.NoScriptError:
-                await self.redis.script_load(script.source)
-                return await self.redis.evalsha(script.sha, script.nkeys, *call.keys, *call.args)
+                # as the sync client: EVAL runs it and caches it in one step, so a SCRIPT
+                # FLUSH between a SCRIPT LOAD and a retried EVALSHA cannot fail the call
+                return await self.redis.eval(script.source, script.nkeys, *call.keys, *call.args)
         except redis.ResponseError as exc:
             raise map_response_error(exc) from None
         except (redis.ConnectionError, redis.TimeoutError) as exc:
