@@ -1,0 +1,119 @@
+"""The targets of issue 5, checked against this run's figures.
+
+No peer runs yet (``--peers`` is a later step), so every target that is relative to a
+peer is checked against the reference figures written in the issue: they were measured on
+the 2-core reference machine, not in this run, and every such line says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .runner import Result
+
+__all__ = ["REFERENCE", "REFERENCE_LABEL", "evaluate"]
+
+REFERENCE_LABEL = "reference figures from the issue, not measured in this run"
+
+#: The best peers' figures quoted in issue 5 (2-core reference machine, concurrency 16,
+#: one worker process).
+REFERENCE: dict[str, Any] = {
+    "drain_jobs_per_s": {"huey": 9800, "dramatiq": 4200, "taskiq": 3700, "saq": 1900,
+                         "bullmq": 1400},
+    "redis_cpu_us_per_drained_job": {"taskiq": 17.0, "huey": 17.0, "dramatiq": 30.0,
+                                     "bullmq": 78.0},
+    "enqueue_jobs_per_s": {"huey": 32000},
+    "enqueue_bulk_jobs_per_s": {"rq": 18000},
+    "latency_at_200_ms": {"best p50": 0.4, "best p99": 1.1},
+}
+
+
+def _find(results: list[Result], scenario: str, **figures: Any) -> Result | None:
+    for r in results:
+        if r.scenario == scenario and all(r.figures.get(k) == v for k, v in figures.items()):
+            return r
+    return None
+
+
+def _target(name: str, measured: float | None, op: str, threshold: float, unit: str,
+            basis: str, where: str) -> dict[str, Any]:
+    met: bool | None = None
+    if measured is not None and measured == measured:  # not NaN
+        met = measured >= threshold if op == ">=" else measured <= threshold \
+            if op == "<=" else measured < threshold
+    margin = None
+    if met is not None and threshold:
+        margin = round((measured or 0.0) / threshold, 3)
+    return {"target": name, "measured": None if measured is None else round(measured, 3),
+            "op": op, "threshold": round(threshold, 3), "unit": unit, "met": met,
+            "ratio_to_threshold": margin, "basis": basis, "row": where}
+
+
+def _best(table: str, lowest: bool = False) -> tuple[str, float]:
+    items = REFERENCE[table].items()
+    name, value = (min if lowest else max)(items, key=lambda kv: kv[1])
+    return name, float(value)
+
+
+def evaluate(results: list[Result]) -> list[dict[str, Any]]:
+    """Check every target of the issue that this run's scenarios measured.
+
+    Returns:
+        one dict per target: target, measured, op, threshold, unit, met (None: not
+        measured in this run), ratio_to_threshold, basis, row.
+    """
+    out: list[dict[str, Any]] = []
+    one = _find(results, "drain", processes=1) or _find(results, "scaling", processes=1, queues=1)
+    where = f"{one.scenario} {one.case}" if one else "drain with 1 worker process: not run"
+    peer, jobs = _best("drain_jobs_per_s")
+    basis = f"2 x {peer} {jobs:,.0f} jobs/s ({REFERENCE_LABEL})"
+    out.append(_target("drain, 1 worker process: >= 2x the fastest peer",
+                       one.throughput if one else None, ">=", 2 * jobs, "jobs/s", basis, where))
+    peer, cpu = _best("redis_cpu_us_per_drained_job", lowest=True)
+    measured = one.cost.cpu_us / max(one.cost.jobs, 1) if one and one.cost else None
+    out.append(_target("Redis CPU per drained job: <= half the lowest peer's", measured, "<=",
+                       cpu / 2, "us/job", f"{peer} {cpu:g} us/job / 2 ({REFERENCE_LABEL})", where))
+    enq = _find(results, "enqueue")
+    peer, rate = _best("enqueue_jobs_per_s")
+    out.append(_target("enqueue one at a time: >= the fastest peer",
+                       enq.throughput if enq else None, ">=", rate, "jobs/s",
+                       f"{peer} {rate:,.0f} jobs/s ({REFERENCE_LABEL})",
+                       f"enqueue {enq.case}" if enq else "enqueue: not run"))
+    many = _find(results, "enqueue_many")
+    peer, rate = _best("enqueue_bulk_jobs_per_s")
+    out.append(_target("enqueue_many: >= 10x the best bulk peer",
+                       many.throughput if many else None, ">=", 10 * rate, "jobs/s",
+                       f"10 x {peer} {rate:,.0f} jobs/s ({REFERENCE_LABEL})",
+                       f"enqueue_many {many.case}" if many else "enqueue_many: not run"))
+    lat = _find(results, "latency")
+    done = lat.figures["enqueue_to_complete_ms"] if lat else {}
+    where = f"latency {lat.case}" if lat else "latency: not run"
+    basis = "absolute target from the issue (at 200 jobs/s)"
+    if lat and lat.figures.get("rate_configured") != 200:
+        basis += f"; this run enqueued {lat.figures.get('rate_configured'):g} jobs/s"
+    out.append(_target("latency enqueue->completion p50 < 0.5 ms", done.get("p50"), "<", 0.5,
+                       "ms", basis, where))
+    out.append(_target("latency enqueue->completion p99 < 2 ms", done.get("p99"), "<", 2.0,
+                       "ms", basis, where))
+    out.append(_target("idle worker costs the server no polling (<= 1 command/s)",
+                       lat.figures.get("idle_commands_per_s") if lat else None, "<=", 1.0,
+                       "cmd/s", "our reading of the issue's 'idle workers cost no polling'", where))
+    p1 = _find(results, "scaling", processes=1, queues=1)
+    p2 = _find(results, "scaling", processes=2, queues=1)
+    ratio = (p2.throughput or 0) / (p1.throughput or 1) if p1 and p2 else None
+    out.append(_target("scaling: 2 worker processes drain faster than 1", ratio, ">=", 1.0,
+                       "x (2 proc / 1 proc jobs/s)", "absolute target from the issue",
+                       "scaling 1 vs 2 proc" if p1 and p2 else "scaling: not run"))
+    q16 = _find(results, "scaling", queues=16)
+    ratio = q16.figures.get("redis_cpu_vs_1_queue") if q16 else None
+    out.append(_target("scaling: Redis CPU per job flat from 1 to 16 queues (<= 1.2x)", ratio,
+                       "<=", 1.2, "x (16 queues / 1 queue us/job)",
+                       "absolute target from the issue; 20 % tolerance is ours",
+                       "scaling 16 queues" if q16 else "scaling: not run"))
+    rl = _find(results, "rate_limit")
+    limit = float(rl.figures["rate_max"]) if rl else float("nan")
+    out.append(_target("rate limit holds: starts in any window <= rate_max (server clock)",
+                       float(rl.figures["max_starts_in_any_window_server"]) if rl else None,
+                       "<=", limit, "starts", "correctness check (ours)",
+                       f"rate_limit {rl.case}" if rl else "rate_limit: not run"))
+    return out
