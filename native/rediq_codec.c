@@ -38,17 +38,46 @@ static void wr_be(uint8_t *p, uint64_t v, int n) {
 
 static unsigned clamp_depth(unsigned d) { return d > REDIQ_DEPTH_CAP ? REDIQ_DEPTH_CAP : d; }
 
-/* Return 1 when all n bytes are < 0x80. */
+/* Return 1 when all n bytes are < 0x80 (word at a time; short runs with overlapping loads). */
 static int all_ascii(const uint8_t *p, size_t n) {
+    uint64_t acc = 0, w;
     size_t i = 0;
-    uint64_t acc = 0;
+    if (n < 8) {
+        uint32_t a, b;
+        if (n >= 4) {
+            memcpy(&a, p, 4);
+            memcpy(&b, p + n - 4, 4);
+            return ((a | b) & 0x80808080u) == 0;
+        }
+        a = n ? (uint32_t)(p[0] | p[n / 2] | p[n - 1]) : 0;
+        return (a & 0x80u) == 0;
+    }
     for (; i + 8 <= n; i += 8) {
-        uint64_t w;
         memcpy(&w, p + i, 8);
         acc |= w;
     }
-    for (; i < n; i++) acc |= p[i];
+    memcpy(&w, p + n - 8, 8);
+    acc |= w;
     return (acc & UINT64_C(0x8080808080808080)) == 0;
+}
+
+/* Return 1 when the n bytes at a and b are equal (short keys without a libc call). */
+static int same_bytes(const uint8_t *a, const uint8_t *b, size_t n) {
+    if (n >= 8) {
+        uint64_t x, y, u, v;
+        if (n > 16) return memcmp(a, b, n) == 0;
+        memcpy(&x, a, 8); memcpy(&y, b, 8);
+        memcpy(&u, a + n - 8, 8); memcpy(&v, b + n - 8, 8);
+        return x == y && u == v;
+    }
+    if (n >= 4) {
+        uint32_t x, y, u, v;
+        memcpy(&x, a, 4); memcpy(&y, b, 4);
+        memcpy(&u, a + n - 4, 4); memcpy(&v, b + n - 4, 4);
+        return x == y && u == v;
+    }
+    while (n--) if (a[n] != b[n]) return 0;
+    return 1;
 }
 
 /* Return 1 when p[0..n) is well-formed UTF-8 (Unicode table 3-7: no overlongs, no
@@ -186,7 +215,7 @@ static uint8_t *memo_find(dec_t *d, const uint8_t *s, size_t n) {
         const memo_t *m;
         if (*slot == 0) return slot;
         m = &d->memo[*slot - 1];
-        if (m->len == n && memcmp(m->ptr, s, n) == 0) return slot;
+        if (m->len == n && same_bytes(m->ptr, s, n)) return slot;
         h++;
     }
 }
@@ -454,6 +483,54 @@ static int has_surrogate(const uint8_t *s, size_t n) {
 
 static const uint8_t *enc_value(enc_t *e, const uint8_t *p, unsigned depth, int is_key, unsigned *height);
 
+/* Encode one container item: the most common forms (short ASCII str, int32, back-reference,
+ * None/bools, float) inline, everything else (and every error) through enc_value. This
+ * saves a call per item, which is most of the cost for job-sized payloads. */
+static const uint8_t *enc_item(enc_t *e, const uint8_t *p, unsigned depth, int is_key, unsigned *height) {
+    size_t in = (size_t)(e->end - p), room = (size_t)(e->out_end - e->out);
+    uint8_t *w = e->out;
+    if (in < 5 || room < 9) return enc_value(e, p, depth, is_key, height);
+    *height = 0;
+    switch (p[0]) {
+    case M_SHORT_ASCII:
+    case M_SHORT_ASCII_INTERNED: {
+        size_t n = p[1];
+        if (in - 2 < n || room - 2 < n) break;
+        if (n < 32) {
+            *w++ = (uint8_t)(0xa0 | n);
+        } else {
+            *w++ = 0xd9;
+            *w++ = (uint8_t)n;
+        }
+        memcpy(w, p + 2, n);
+        e->out = w + n;
+        return p + 2 + n;
+    }
+    case M_INT: {
+        uint32_t u = rd32le(p + 1);
+        if (is_key) break;
+        e->out = u > 0x7fffffff ? put_int(w, 1, 0u - u) : put_int(w, 0, u);
+        return p + 5;
+    }
+    case M_REF: {
+        uint32_t idx = rd32le(p + 1);
+        const ref_t *r;
+        if (idx >= e->nrefs) break;
+        r = &e->refs[idx];
+        if (!r->done || (is_key && !r->key_ok) || depth + r->height > e->max_depth || room < r->size) break;
+        memmove(w, e->o0 + r->start, r->size);
+        e->out = w + r->size;
+        *height = r->height;
+        return p + 5;
+    }
+    case M_NONE: if (is_key) break; *w = 0xc0; e->out = w + 1; return p + 1;
+    case M_TRUE: if (is_key) break; *w = 0xc3; e->out = w + 1; return p + 1;
+    case M_FALSE: if (is_key) break; *w = 0xc2; e->out = w + 1; return p + 1;
+    default: break;
+    }
+    return enc_value(e, p, depth, is_key, height);
+}
+
 /* 'l': a 32-bit signed digit count, then 15-bit digits, least significant first. */
 static const uint8_t *enc_long(enc_t *e, const uint8_t *at, const uint8_t *p) {
     uint32_t raw, i, n;
@@ -501,7 +578,7 @@ static const uint8_t *enc_items(enc_t *e, const uint8_t *at, const uint8_t *p, s
     e->out = put_head(e->out, n, 0x90, 16, -1, 0xdc, 0xdd);
     *height = 1;
     while (n--) {
-        if (!(p = enc_value(e, p, depth + 1, 0, &h))) return NULL;
+        if (!(p = enc_item(e, p, depth + 1, 0, &h))) return NULL;
         if (h + 1 > *height) *height = h + 1;
     }
     return p;
@@ -519,8 +596,8 @@ static const uint8_t *enc_dict(enc_t *e, const uint8_t *at, const uint8_t *p, un
     for (;;) {
         ENC_NEED(1);
         if (*p == M_NULL) { p++; break; }
-        if (!(p = enc_value(e, p, depth + 1, 1, &h))) return NULL;
-        if (!(p = enc_value(e, p, depth + 1, 0, &h))) return NULL;
+        if (!(p = enc_item(e, p, depth + 1, 1, &h))) return NULL;
+        if (!(p = enc_item(e, p, depth + 1, 0, &h))) return NULL;
         if (h + 1 > *height) *height = h + 1;
         count++;
     }
