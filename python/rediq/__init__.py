@@ -11,7 +11,7 @@ from . import codec
 from .aio import AsyncClient, AsyncJob, AsyncQueue
 from .client import Client, Queue
 from .config import Backoff, QueueConfig, RateLimit
-from .context import JobContext
+from .context import AsyncJobContext, JobContext
 from .errors import (
     Code,
     DecodeError,
@@ -32,7 +32,7 @@ __version__ = "0.1.0"
 PROTOCOL_VERSION = 1
 
 __all__ = [
-    "AsyncClient", "AsyncJob", "AsyncQueue", "Backoff", "Client", "Code", "DecodeError", "EncodeError", "InvalidQueueName", "Job",
+    "AsyncClient", "AsyncJob", "AsyncJobContext", "AsyncQueue", "Backoff", "Client", "Code", "DecodeError", "EncodeError", "InvalidQueueName", "Job",
     "JobContext", "JobFailed", "JobInfo", "JobNotFound", "JobTimeout", "ProtocolMismatch",
     "Queue", "QueueConfig", "RateLimit", "RediqError", "RedisUnavailable", "ServerNotFound",
     "Worker", "codec", "PROTOCOL_VERSION", "__version__",

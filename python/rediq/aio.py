@@ -98,9 +98,13 @@ class AsyncQueue:
     def __repr__(self) -> str:
         return f"<AsyncQueue {self.name!r}>"
 
-    async def enqueue(self, runs: str, data: Any = None, **options: Any) -> AsyncJob:
-        """Enqueue one job (enqueue-5); options as :meth:`rediq.Queue.enqueue`."""
-        spec = C.make_job_spec(runs, data, max_payload=self.client.max_payload, **options)
+    async def enqueue(self, runs: str, data: Any = None, *, job_id: str | None = None,
+                      delay: float | None = None, priority: int = 0, attempts: int = 1,
+                      backoff: Any = None, timeout: float | None = None) -> AsyncJob:
+        """Enqueue one job (enqueue-5); the options are those of :meth:`rediq.Queue.enqueue`."""
+        spec = C.make_job_spec(runs, data, job_id=job_id, delay=delay, priority=priority,
+                               attempts=attempts, backoff=backoff, timeout=timeout,
+                               max_payload=self.client.max_payload)
         existed = C.parse_enqueue(await self.client.run(C.build_enqueue(self.keys, [spec])))
         return AsyncJob(self, spec.id, existed[0])
 

@@ -10,7 +10,7 @@ from . import commands as C
 if TYPE_CHECKING:
     from .client import Client, Queue
 
-__all__ = ["JobContext"]
+__all__ = ["AsyncJobContext", "JobContext"]
 
 
 class JobContext:
@@ -51,3 +51,15 @@ class JobContext:
         """
         call = C.build_progress(self._queue.keys, self.id, self._token, codec.encode(value))
         return int(self._queue.client.run(call)) == 0
+
+
+class AsyncJobContext(JobContext):
+    """The job an ``async def`` handler runs: ``client`` is an ``AsyncClient`` and
+    :meth:`progress` is awaited."""
+
+    __slots__ = ()
+
+    async def progress(self, value: Any) -> bool:  # type: ignore[override]
+        """Store a progress value on the job record (progress-1); False if the lease is gone."""
+        call = C.build_progress(self._queue.keys, self.id, self._token, codec.encode(value))
+        return int(await self.client.run(call)) == 0  # type: ignore[misc]

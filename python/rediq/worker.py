@@ -32,13 +32,24 @@ from ._pool import ThreadPool
 from ._waiter import MAX_BLOCK, Waiter
 from .client import Client
 from .config import QueueConfig
-from .context import JobContext
+from .context import AsyncJobContext, JobContext
 from .errors import Code, DecodeError, EncodeError, RediqError
 
 __all__ = ["Worker"]
 
 log = logging.getLogger("rediq.worker")
 ERROR_LIMIT = 4000
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _is_async_handler(fn: Callable[..., Any]) -> bool:
+    """True for ``async def`` functions, objects with ``async def __call__`` and
+    ``functools.wraps`` wrappers of either."""
+    fn = inspect.unwrap(fn)
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
 
 
 class _Run:
@@ -108,7 +119,7 @@ class Worker:
         self._stopping = threading.Event()
         self._stop_deadline = float("inf")
         self._lock = threading.Lock()   # guards every QueueState.running for the keeper
-        self._is_async = {n: inspect.iscoroutinefunction(fn) for n, fn in self.handlers.items()}
+        self._is_async = {n: _is_async_handler(fn) for n, fn in self.handlers.items()}
         self._loop_given: asyncio.AbstractEventLoop | None = None
         self._async: AsyncSide | None = None
         self._task: asyncio.Future[None] | None = None
@@ -186,7 +197,7 @@ class Worker:
         self._pool = ThreadPool(sum(qs.config.concurrency for qs in self._queues))
         self._waiter = Waiter(self.client.redis, self._events)
         if any(self._is_async.values()):
-            self._async = AsyncSide(self.client, self._loop_given)
+            self._async_side()
         self._loop_done = threading.Event()
         keeper = threading.Thread(target=self._keep, name="rediq-keeper", daemon=True)
         keeper.start()
@@ -362,8 +373,9 @@ class Worker:
             data = codec.decode(job.data)
         except DecodeError as exc:
             return f"payload cannot be decoded: {exc}"
-        return JobContext(qs.q, job.id, job.runs, data, job.attempt,
-                          job.timeout_ms / 1000 if job.timeout_ms else None, run.token, client)
+        cls = JobContext if client is None else AsyncJobContext
+        return cls(qs.q, job.id, job.runs, data, job.attempt,
+                   job.timeout_ms / 1000 if job.timeout_ms else None, run.token, client)
 
     def _report(self, qs: _QueueState, run: _Run, result: Any = None,
                 exc: BaseException | None = None) -> None:
@@ -386,14 +398,21 @@ class Worker:
             return
         try:
             result = self.handlers[run.job.runs](ctx)
+            if inspect.isawaitable(result):   # a plain wrapper around an async handler
+                result = asyncio.run_coroutine_threadsafe(_awaited(result), self._async_side().loop).result()
         except BaseException as exc:  # noqa: BLE001 - a broken job fails alone
             self._report(qs, run, exc=exc)
         else:
             self._report(qs, run, result)
 
+    def _async_side(self) -> AsyncSide:
+        with self._lock:
+            if self._async is None:
+                self._async = AsyncSide(self.client, self._loop_given)
+            return self._async
+
     async def _execute_async(self, qs: _QueueState, run: _Run) -> None:
-        assert self._async is not None
-        ctx = self._prepare(qs, run, self._async.async_client())
+        ctx = self._prepare(qs, run, self._async_side().async_client())
         if isinstance(ctx, str):
             self._events.put(("done", (qs, run, False, ctx, ctx.startswith("payload"))))
             return

@@ -241,8 +241,8 @@ def test_async_handler_client_uses_the_worker_clients_database_and_prefix(server
 def test_async_handler_reports_progress_readable_while_it_runs(server, client):
     go_on = threading.Event()
 
-    async def step(job: rediq.JobContext) -> str:
-        assert job.progress({"done": 1, "of": 2}) is True
+    async def step(job: rediq.AsyncJobContext) -> str:
+        assert await job.progress({"done": 1, "of": 2}) is True
         await until(go_on.is_set, 10, "the test to read the progress")
         return "finished"
 
@@ -292,13 +292,6 @@ def _plain_decorator(fn):  # type: ignore[no-untyped-def]
     return wrapper
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "worker.py: Worker.__init__ picks async handlers with inspect.iscoroutinefunction(fn) only, "
-    "so an object with `async def __call__` or a sync wrapper returning a coroutine runs on a "
-    "thread; _execute then gets a coroutine object as the result and the job fails with "
-    "\"result of handler ... cannot be encoded: cannot encode coroutine\" (plus a 'never "
-    "awaited' RuntimeWarning): the handler body never runs"))
-@pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")   # the symptom
 @pytest.mark.parametrize("handler", [_AsyncCallable(), _plain_decorator(_async_handler)],
                          ids=["object-with-async-call", "sync-wrapper-returning-coroutine"])
 def test_handler_that_returns_a_coroutine_is_awaited_on_the_loop(server, client, handler):
