@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from cffi import FFI
+from cffi import FFI  # type: ignore[import-untyped, unused-ignore]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HEADER = os.path.join(HERE, "rediq_codec.h")

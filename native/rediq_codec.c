@@ -179,6 +179,10 @@ static const uint8_t *dec_int(dec_t *d, const uint8_t *p, int negative, uint64_t
     return p;
 }
 
+static const uint8_t *dec_signed(dec_t *d, const uint8_t *p, int32_t v) {
+    return v < 0 ? dec_int(d, p, 1, (uint64_t)0 - (uint64_t)(int64_t)v) : dec_int(d, p, 0, (uint64_t)v);
+}
+
 static const uint8_t *dec_float(dec_t *d, const uint8_t *p, uint64_t bits) {
     int i;
     DEC_ROOM(9);
@@ -353,9 +357,9 @@ static const uint8_t *dec_value(dec_t *d, const uint8_t *p, unsigned depth, int 
     case 0xcd: return dec_int(d, p + 3, 0, rd16be(p + 1));
     case 0xce: return dec_int(d, p + 5, 0, rd32be(p + 1));
     case 0xcf: return dec_int(d, p + 9, 0, rd64be(p + 1));
-    case 0xd0: { int64_t v = (int8_t)p[1]; return dec_int(d, p + 2, v < 0, v < 0 ? (uint64_t)-v : (uint64_t)v); }
-    case 0xd1: { int64_t v = (int16_t)rd16be(p + 1); return dec_int(d, p + 3, v < 0, v < 0 ? (uint64_t)-v : (uint64_t)v); }
-    case 0xd2: { int64_t v = (int32_t)rd32be(p + 1); return dec_int(d, p + 5, v < 0, v < 0 ? (uint64_t)-v : (uint64_t)v); }
+    case 0xd0: return dec_signed(d, p + 2, (int8_t)p[1]);
+    case 0xd1: return dec_signed(d, p + 3, (int16_t)rd16be(p + 1));
+    case 0xd2: return dec_signed(d, p + 5, (int32_t)rd32be(p + 1));
     case 0xd3: { uint64_t u = rd64be(p + 1); return dec_int(d, p + 9, u >> 63, u >> 63 ? 0 - u : u); }
     case 0xd9: return dec_raw(d, p, 2, p[1], 1, is_key);
     case 0xda: return dec_raw(d, p, 3, rd16be(p + 1), 1, is_key);

@@ -26,7 +26,8 @@ import marshal
 from typing import Any
 
 from . import _codec_py as _py
-from ._rediq_codec import ffi, lib  # ImportError when the extension was not built
+# ImportError when the extension was not built (rediq.codec then uses the Python codec).
+from ._rediq_codec import ffi, lib  # type: ignore[import-not-found, unused-ignore]
 
 IMPLEMENTATION = "c"
 MAX_DEPTH = _py.MAX_DEPTH
@@ -38,8 +39,9 @@ _MIN = 1 << 16
 _dumps, _loads = marshal.dumps, marshal.loads
 _to_marshal, _to_msgpack = lib.rediq_msgpack_to_marshal, lib.rediq_marshal_to_msgpack
 _from_buffer = ffi.from_buffer
-# A scratch: (bytearray, a memoryview of it, its capacity, the rediq_call * that points at it).
-_Scratch = tuple
+# A scratch: (bytearray, a memoryview of it, its capacity, the rediq_call * that points at
+# it, the cffi buffer that keeps it exported).
+_Scratch = tuple[bytearray, memoryview, int, Any, Any]
 _pool: list[_Scratch] = []
 _take, _give = _pool.pop, _pool.append
 
@@ -69,15 +71,15 @@ def encode(value: Any) -> bytes:
     except IndexError:
         s = _scratch(2 * n + 64)
     if s[2] < 2 * n + 64:  # enough unless back-references repeat large values
-        s = _scratch(2 * n + 64)
+        s = _replace(s, 2 * n + 64)
     status = _to_msgpack(flat, n, s[3])
-    while status == _OUTPUT and s[2] < 1 << 40:  # back-references expanded past the buffer
-        s = _scratch(4 * max(s[2], 2 * n))
+    while status == _OUTPUT:  # back-references expanded past the buffer
+        s = _replace(s, 4 * s[2])
         status = _to_msgpack(flat, n, s[3])
     if status:
         return _py.encode(value)  # raises the EncodeError naming type and path
     call = s[3]
-    out = s[1][: call.length].tobytes()
+    out: bytes = s[1][: call.length].tobytes()
     bins = call.bins
     if s[2] <= _POOL_MAX:
         _give(s)
@@ -126,7 +128,7 @@ def decode(data: bytes | bytearray | memoryview) -> Any:
         s = _scratch(n * 5 + 16)
     buf, _, cap, call, _ = s
     if cap < n * 5 + 16:  # rediq_decode_bound(n), without a call
-        return _decode_large(data, data, n)
+        return _decode_large(data, data, n, s)
     status = _to_marshal(data, n, call)
     if status:
         return _failed(status, s, data, n)
@@ -146,12 +148,16 @@ def _decode_other(data: Any) -> Any:
         src = _from_buffer(data)
     except (TypeError, BufferError, ValueError):  # a non-contiguous memoryview
         return decode(bytes(data))
-    return _decode_large(data, src, len(src))
+    return _decode_large(data, src, len(src), None)
 
 
-def _decode_large(data: Any, src: Any, n: int) -> Any:
-    """Decode with a scratch buffer of the right size (pooled when it is small enough)."""
-    s = _scratch(n * 5 + 16)
+def _decode_large(data: Any, src: Any, n: int, small: _Scratch | None) -> Any:
+    """Decode with a new scratch buffer of the right size.
+
+    The new buffer replaces ``small`` (a pooled one that was too small) in the pool when it
+    is not too large to keep; otherwise ``small`` goes back.
+    """
+    s = _replace(small, n * 5 + 16)
     status = _to_marshal(src, n, s[3])
     if status:
         return _failed(status, s, data, n)
@@ -159,6 +165,13 @@ def _decode_large(data: Any, src: Any, n: int) -> Any:
     if s[2] <= _POOL_MAX:
         _give(s)
     return value
+
+
+def _replace(small: _Scratch | None, size: int) -> _Scratch:
+    """Return a new scratch of ``size`` bytes, handing ``small`` back if the new one won't be."""
+    if small is not None and size > _POOL_MAX:
+        _give(small)
+    return _scratch(size)
 
 
 def _failed(status: int, s: _Scratch, data: Any, n: int) -> Any:

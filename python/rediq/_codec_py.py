@@ -366,7 +366,7 @@ def _container(size: int, length: Callable[[bytes, int], tuple[int]], is_map: bo
 
 
 _u8: Callable[[bytes, int], tuple[int]] = lambda data, pos: (data[pos],)  # noqa: E731
-_s8: Callable[[bytes, int], tuple[int]] = lambda data, pos: (data[pos] - ((data[pos] & 0x80) << 1),)  # noqa: E731
+_s8: Callable[[bytes, int], tuple[int]] = lambda data, pos: ((data[pos] ^ 0x80) - 0x80,)  # noqa: E731
 _READERS: list[_Read] = [
     _const(None), _error(BAD_TYPE), _const(False), _const(True),  # c0..c3
     _raw(2, _u8, False), _raw(3, _H, False), _raw(5, _I, False),  # c4..c6 bin

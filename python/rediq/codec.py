@@ -79,23 +79,24 @@ def _explain(value: Any, max_depth: int) -> EncodeError:
             try:
                 n = len(str.encode(v, "utf-8"))
             except UnicodeEncodeError as exc:
-                return EncodeError(f"str at {where} cannot be encoded as UTF-8: {exc.reason} at index {exc.start}")
+                reason = f"{exc.reason} at index {exc.start}"
+                return EncodeError(f"str at {where} cannot be encoded as UTF-8: {reason}")
             if n > _LIMIT:
-                return EncodeError(f"str at {where} is {n} bytes, more than msgpack's limit of 2**32-1")
+                return EncodeError(f"str at {where} is {n} bytes, over msgpack's 2**32-1")
             continue
         if isinstance(v, (bytes, bytearray, memoryview)):
             if isinstance(v, memoryview) and not v.c_contiguous:
-                return EncodeError(f"memoryview at {where} is not C-contiguous; pass bytes(view) instead")
+                return EncodeError(f"memoryview at {where} is not C-contiguous; pass bytes(view)")
             n = v.nbytes if isinstance(v, memoryview) else len(v)
             if n > _LIMIT:
-                return EncodeError(f"{_type_name(v)} at {where} is {n} bytes, more than msgpack's limit of 2**32-1")
+                return EncodeError(f"{_type_name(v)} at {where} is {n} bytes, over msgpack's 2**32-1")
             continue
         if not isinstance(v, (list, tuple, dict)):
-            return EncodeError(f"cannot encode {_type_name(v)} at {where}: payloads may hold only {_SUPPORTED}")
+            return EncodeError(f"cannot encode {_type_name(v)} at {where}: supported types are {_SUPPORTED}")
         if depth >= max_depth:
             return EncodeError(f"cannot encode {where}: containers nest deeper than {max_depth} levels")
         if len(v) > _LIMIT:
-            return EncodeError(f"{_type_name(v)} at {where} has {len(v)} items, more than msgpack's limit of 2**32-1")
+            return EncodeError(f"{_type_name(v)} at {where} has {len(v)} items, over msgpack's 2**32-1")
         children: list[tuple[Any, list[str], int, bool]] = []
         if isinstance(v, dict):
             for k, x in v.items():
@@ -141,7 +142,8 @@ def _decode_error(status: int, offset: int, need: int, byte: int, total: int, ma
     if status == 4:
         return DecodeError(f"msgpack data nests containers deeper than {max_depth} levels: the {what}")
     if status == 5:
-        return DecodeError(f"map key {at} is {_kind(byte)} (type byte 0x{byte:02x}); only str and bin keys are supported")
+        kind = f"{_kind(byte)} (type byte 0x{byte:02x})"
+        return DecodeError(f"map key {at} is {kind}; only str and bin keys are supported")
     if status == 6:
         return DecodeError(f"trailing data after the msgpack value: {need} extra bytes starting {at}")
     if status == 7:
