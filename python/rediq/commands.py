@@ -24,7 +24,7 @@ __all__ = [
     "build_recover_stalled", "parse_recover_stalled", "build_release", "build_pause",
     "build_configure", "parse_configure", "build_counts", "parse_counts", "build_retry_failed",
     "build_remove", "build_obliterate", "build_progress", "parse_codes", "spec_chunks",
-    "parse_retry_failed", "parse_remove", "parse_obliterate",
+    "parse_retry_failed", "build_trim", "parse_remove", "parse_obliterate",
 ]
 
 ENQUEUE_CHUNK = 1000
@@ -327,6 +327,11 @@ def parse_obliterate(reply: Sequence[Any], queue: str) -> bool:
         raise ValueError(f"queue {queue!r} has {more} active jobs; obliterate(force=True) "
                          "to delete it anyway")
     return more == 1
+
+
+def build_trim(k: QueueKeys, now: int | None = None) -> Call:
+    """Apply completed/failed retention on a quiet queue (trim-3)."""
+    return Call("trim-3", [k.meta, k.completed, k.failed], [_now(now)])
 
 
 def build_progress(k: QueueKeys, job_id: str, token: str, value: bytes) -> Call:

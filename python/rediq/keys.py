@@ -13,7 +13,7 @@ from .errors import InvalidQueueName
 __all__ = ["QueueKeys", "validate_queue_name", "MAX_QUEUE_NAME"]
 
 MAX_QUEUE_NAME = 200
-_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
 def validate_queue_name(name: object, what: str = "queue name") -> str:
@@ -25,7 +25,7 @@ def validate_queue_name(name: object, what: str = "queue name") -> str:
     """
     if not isinstance(name, str):
         raise InvalidQueueName(f"{what} must be a str, not {type(name).__name__}")
-    if not name or len(name) > MAX_QUEUE_NAME or not _NAME.match(name):
+    if not name or len(name) > MAX_QUEUE_NAME or not _NAME.fullmatch(name):
         raise InvalidQueueName(
             f"invalid {what} {name!r}: use 1-{MAX_QUEUE_NAME} letters, digits, '_', '.' or '-'"
         )

@@ -430,11 +430,14 @@ class Worker:
         else:
             self._report(qs, run, result)
 
-    # -- keeper thread: leases and stall recovery -----------------------------------------
+    # -- keeper thread: leases, stall recovery, retention ---------------------------------
     def _keep(self) -> None:
         lease = min(qs.config.lease for qs in self._queues)
-        beat, recover_every = lease / 3, lease / 2
-        next_recover = 0.0
+        keep = min([s for qs in self._queues for s in (qs.config.keep_completed, qs.config.keep_failed) if s]
+                   or [120.0])
+        trim_every = min(max(keep / 2, 0.1), 60.0)
+        beat, recover_every = min(lease / 3, trim_every), lease / 2
+        next_recover = next_trim = 0.0
         # runs until the claim loop has returned (everything finished or handed back),
         # so running jobs keep their leases through a stop's grace period, at the same pace
         while not self._loop_done.wait(beat):
@@ -443,6 +446,10 @@ class Worker:
                 if time.monotonic() >= next_recover:
                     self._recover()
                     next_recover = time.monotonic() + recover_every
+                if time.monotonic() >= next_trim:
+                    for qs in self._queues:   # retention on queues that went quiet
+                        self.client.run(C.build_trim(qs.q.keys))
+                    next_trim = time.monotonic() + trim_every
             except (redis.RedisError, RediqError) as exc:
                 log.warning("rediq: lease renewal failed (%s); retrying", exc)
 

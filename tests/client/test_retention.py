@@ -64,9 +64,6 @@ def test_completed_jobs_older_than_keep_completed_go_at_the_next_completion(clie
     assert q.counts()["completed"] in (1, 2)  # 'trigger', and 'newer' unless it too is old
 
 
-@pytest.mark.xfail(strict=True, reason="Lua: completed jobs are trimmed only when another job of "
-                   "the queue completes; on a queue that goes idle they outlive keep_completed "
-                   "(no expiry on the record)")
 def test_completed_job_is_gone_after_keep_completed_even_when_the_queue_goes_idle(client, workers, r):
     q = client.queue("q")
     workers.start({"work": lambda job: job.data}, {"q": rediq.QueueConfig(keep_completed=0.3)})

@@ -33,6 +33,7 @@ SCRIPT_KEYS: dict[str, list[str]] = {
     "obliterate-9": ["meta", "wait", "prio", "delayed", "active", "completed", "failed",
                      "wake", "limit"],
     "progress-1": ["active"],
+    "trim-3": ["meta", "completed", "failed"],
 }
 
 

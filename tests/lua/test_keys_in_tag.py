@@ -149,7 +149,8 @@ def test_every_script_runs_under_the_checker_on_an_empty_queue(checked: CheckedL
             "heartbeat-1": ["", 100, "a", "t"], "recover_stalled-6": ["", 10, 1],
             "release-5": ["", "a", "t", "1"], "pause-2": ["1"], "configure-1": ["max_stalls", "2"],
             "counts-7": [], "retry_failed-5": [10, "a"], "remove-6": ["a", "1"],
-            "obliterate-9": ["1", 10], "progress-1": ["a", "t", b"p"]}[script]
+            "obliterate-9": ["1", 10], "progress-1": ["a", "t", b"p"],
+            "trim-3": [""]}[script]
     checked(script, *args)  # raises on any key outside the declared KEYS and job records
 
 
