@@ -74,9 +74,14 @@ class Waiter:
             self._closed = True
             self._want = None
             self._cond.notify()
-            if self._blocking is not None:
-                self._unblock()
-        self._thread.join(2)
+        # A CLIENT UNBLOCK can reach the server before the BLPOP it is meant for (or be
+        # skipped while the thread has no client id yet): repeat it until the thread is out.
+        deadline = time.monotonic() + 2.0
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            with self._cond:
+                if self._blocking is not None:
+                    self._unblock()
+            self._thread.join(0.01)
         self._conn.close()
         self._conn.connection_pool.disconnect()  # close() leaves a pool it was given open
 
