@@ -22,9 +22,11 @@ class ThreadWorkers:
         self.errors: list[BaseException] = []
 
     def start(self, handlers: dict[str, Callable[..., Any]],
-              queues: dict[str, rediq.QueueConfig] | list[str], **kwargs: Any) -> rediq.Worker:
-        """Build a worker on its own client and run it on a thread."""
-        client = rediq.Client.from_url(self.url)
+              queues: dict[str, rediq.QueueConfig] | list[str], *, client_name: str | None = None,
+              **kwargs: Any) -> rediq.Worker:
+        """Build a worker on its own client (connections named ``client_name``) and run it
+        on a thread."""
+        client = rediq.Client.from_url(self.url, **({"client_name": client_name} if client_name else {}))
         worker = rediq.Worker(client, handlers, queues, **kwargs)
 
         def run() -> None:

@@ -155,6 +155,20 @@ def test_stop_of_an_idle_worker_returns_promptly_and_closes_its_wait_connection(
     assert not [c for c in r.client_list() if c["id"] in blocked], "the wait connection is left open"
 
 
+def test_worker_stopped_right_after_start_leaves_no_blocked_wait_behind(client, workers, r):
+    """A stop racing the first BLPOP must still cut it short: a left-over BLPOP would
+    hold a connection and swallow the next wake-up token of the queue."""
+    for i in range(15):
+        w = workers.start({"work": lambda job: None}, {"q": rediq.QueueConfig()}, client_name=f"w{i}")
+        if i % 3:
+            wait_until(lambda: any(c["name"] == f"w{i}" for c in r.client_list()), 5, "worker connected")
+        started = time.monotonic()
+        w.stop()
+        workers.thread_of(w).join(5)
+        assert time.monotonic() - started < 1.0
+        assert not [c for c in r.client_list() if c["name"] == f"w{i}" and "b" in c["flags"]]
+
+
 def test_second_stop_hands_running_jobs_back_at_once(client, workers, rec, gate):
     q = client.queue("q")
 
