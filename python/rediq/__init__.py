@@ -23,6 +23,7 @@ from .errors import (
     ProtocolMismatch,
     RediqError,
     RedisUnavailable,
+    ReplicationTimeout,
     ServerNotFound,
 )
 from .job import Job, JobInfo
@@ -34,6 +35,6 @@ PROTOCOL_VERSION = 1
 __all__ = [
     "AsyncClient", "AsyncJob", "AsyncJobContext", "AsyncQueue", "Backoff", "Client", "Code", "DecodeError", "EncodeError", "InvalidQueueName", "Job",
     "JobContext", "JobFailed", "JobInfo", "JobNotFound", "JobTimeout", "ProtocolMismatch",
-    "Queue", "QueueConfig", "RateLimit", "RediqError", "RedisUnavailable", "ServerNotFound",
+    "Queue", "QueueConfig", "RateLimit", "RediqError", "RedisUnavailable", "ReplicationTimeout", "ServerNotFound",
     "Worker", "codec", "PROTOCOL_VERSION", "__version__",
 ]

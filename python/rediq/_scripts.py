@@ -14,9 +14,10 @@ from typing import Any
 import redis
 
 from .commands import Call
-from .errors import ProtocolMismatch
+from .errors import ProtocolMismatch, ReplicationTimeout
 
-__all__ = ["Script", "SCRIPTS", "script_dir", "run_call", "map_response_error"]
+__all__ = ["Script", "SCRIPTS", "script_dir", "run_call", "run_call_replicated", "check_replicas",
+           "map_response_error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +74,35 @@ def run_call(r: Any, call: Call) -> Any:
             return r.eval(script.source, script.nkeys, *call.keys, *call.args)
     except redis.ResponseError as exc:
         raise map_response_error(exc) from None
+
+
+def check_replicas(acked: Any, wanted: int, timeout_ms: int) -> None:
+    """Raise ReplicationTimeout if WAIT reported fewer replicas than ``wanted``."""
+    if int(acked) < wanted:
+        raise ReplicationTimeout(int(acked), wanted, timeout_ms)
+
+
+def run_call_replicated(r: Any, call: Call, replicas: int, timeout_ms: int) -> Any:
+    """Run ``call`` then ``WAIT replicas timeout_ms`` on the same connection (a pipeline).
+
+    Raises:
+        ReplicationTimeout: fewer replicas acknowledged the write in time.
+    """
+    script = SCRIPTS[call.script]
+    for use_sha in (True, False):
+        pipe = r.pipeline(transaction=False)
+        if use_sha:
+            pipe.evalsha(script.sha, script.nkeys, *call.keys, *call.args)
+        else:
+            pipe.eval(script.source, script.nkeys, *call.keys, *call.args)
+        pipe.execute_command("WAIT", replicas, timeout_ms)
+        reply, acked = pipe.execute(raise_on_error=False)
+        if use_sha and isinstance(reply, redis.exceptions.NoScriptError):
+            continue
+        if isinstance(reply, redis.ResponseError):
+            raise map_response_error(reply)
+        if isinstance(reply, Exception):
+            raise reply
+        check_replicas(acked, replicas, timeout_ms)
+        return reply
+    raise AssertionError("unreachable")

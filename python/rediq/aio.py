@@ -16,7 +16,8 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 
 from . import commands as C
-from ._scripts import SCRIPTS, map_response_error
+from ._connect import connect_async
+from ._scripts import SCRIPTS, check_replicas, map_response_error
 from .client import check_bytes_replies
 from .errors import JobTimeout, RedisUnavailable
 from .job import _UNSET, JobInfo, outcome, parse_job_info, result_poll_delays
@@ -32,19 +33,24 @@ class AsyncClient:
         redis_client: a ``redis.asyncio.Redis`` with ``decode_responses=False``.
         prefix: key prefix; queue keys are ``{prefix:queue}:...``.
         max_payload: largest encoded payload accepted by enqueue, in bytes.
+        wait_replicas, wait_timeout: as :class:`rediq.Client` (WAIT after each enqueue call).
     """
 
     def __init__(self, redis_client: aredis.Redis, *, prefix: str = "rediq",
-                 max_payload: int = C.DEFAULT_MAX_PAYLOAD) -> None:
+                 max_payload: int = C.DEFAULT_MAX_PAYLOAD, wait_replicas: int = 0,
+                 wait_timeout: float = 1.0) -> None:
         check_bytes_replies(redis_client)
         self.redis = redis_client
         self.prefix = validate_queue_name(prefix, "key prefix")
         self.max_payload = max_payload
+        self.wait_replicas, self.wait_timeout_ms = C.check_wait_option(
+            redis_client, wait_replicas, wait_timeout)
         self._queues: dict[str, AsyncQueue] = {}
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str = "rediq", **redis_kwargs: Any) -> AsyncClient:
-        """Connect to ``redis://``, ``rediss://`` or ``unix://`` URLs."""
+    def from_url(cls, url: str, *, prefix: str = "rediq", max_payload: int = C.DEFAULT_MAX_PAYLOAD,
+                 wait_replicas: int = 0, wait_timeout: float = 1.0, **redis_kwargs: Any) -> AsyncClient:
+        """Connect to the URLs :meth:`rediq.Client.from_url` takes (plain, cluster, sentinel)."""
         options: dict[str, Any] = {
             "retry": AsyncRetry(ExponentialBackoff(cap=1.0, base=0.02), retries=25),
             "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
@@ -52,7 +58,8 @@ class AsyncClient:
             "health_check_interval": 30,
         } | redis_kwargs
         options["decode_responses"] = False
-        return cls(aredis.Redis.from_url(url, **options), prefix=prefix)
+        return cls(connect_async(url, options), prefix=prefix, max_payload=max_payload,
+                   wait_replicas=wait_replicas, wait_timeout=wait_timeout)
 
     def queue(self, name: str) -> AsyncQueue:
         """Return the handle of queue ``name``."""
@@ -61,10 +68,14 @@ class AsyncClient:
             q = self._queues[name] = AsyncQueue(self, name)
         return q
 
-    async def run(self, call: C.Call) -> Any:
-        """Run one script call (EVALSHA; on NOSCRIPT, EVAL). Raises RedisUnavailable."""
+    async def run(self, call: C.Call, replicated: bool = False) -> Any:
+        """Run one script call (EVALSHA; on NOSCRIPT, EVAL). Raises RedisUnavailable.
+
+        With ``replicated`` and ``wait_replicas`` set, WAIT for the replicas after it."""
         script = SCRIPTS[call.script]
         try:
+            if replicated and self.wait_replicas:
+                return await self._run_replicated(call)
             try:
                 return await self.redis.evalsha(script.sha, script.nkeys, *call.keys, *call.args)
             except redis.exceptions.NoScriptError:
@@ -75,6 +86,24 @@ class AsyncClient:
             raise map_response_error(exc) from None
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise RedisUnavailable(f"Redis unreachable after retries: {exc}") from exc
+
+    async def _run_replicated(self, call: C.Call) -> Any:
+        script = SCRIPTS[call.script]
+        for use_sha in (True, False):
+            pipe = self.redis.pipeline(transaction=False)
+            if use_sha:
+                pipe.evalsha(script.sha, script.nkeys, *call.keys, *call.args)
+            else:
+                pipe.eval(script.source, script.nkeys, *call.keys, *call.args)
+            pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
+            reply, acked = await pipe.execute(raise_on_error=False)
+            if use_sha and isinstance(reply, redis.exceptions.NoScriptError):
+                continue
+            if isinstance(reply, Exception):
+                raise reply
+            check_replicas(acked, self.wait_replicas, self.wait_timeout_ms)
+            return reply
+        raise AssertionError("unreachable")
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -105,14 +134,14 @@ class AsyncQueue:
         spec = C.make_job_spec(runs, data, job_id=job_id, delay=delay, priority=priority,
                                attempts=attempts, backoff=backoff, timeout=timeout,
                                max_payload=self.client.max_payload)
-        existed = C.parse_enqueue(await self.client.run(C.build_enqueue(self.keys, [spec])))
+        existed = C.parse_enqueue(await self.client.run(C.build_enqueue(self.keys, [spec]), True))
         return AsyncJob(self, spec.id, existed[0])
 
     async def enqueue_many(self, jobs: Iterable[Sequence[Any]], **options: Any) -> list[AsyncJob]:
         """Enqueue many jobs, 1000 per script call (enqueue-5)."""
         out: list[AsyncJob] = []
         for chunk in C.spec_chunks(jobs, options, self.client.max_payload):
-            existed = C.parse_enqueue(await self.client.run(C.build_enqueue(self.keys, chunk)))
+            existed = C.parse_enqueue(await self.client.run(C.build_enqueue(self.keys, chunk), True))
             out += [AsyncJob(self, s.id, e) for s, e in zip(chunk, existed)]
         return out
 

@@ -10,7 +10,7 @@ from redis.retry import Retry
 
 from . import commands as C
 from ._connect import connect
-from ._scripts import run_call
+from ._scripts import run_call, run_call_replicated
 from .errors import RedisUnavailable
 from .job import Job, JobInfo, parse_job_info
 from .keys import QueueKeys, validate_queue_name
@@ -47,24 +47,32 @@ class Client:
         redis_client: a ``redis.Redis`` with ``decode_responses=False``.
         prefix: key prefix; queue keys are ``{prefix:queue}:...``.
         max_payload: largest encoded payload accepted by enqueue, in bytes.
+        wait_replicas: after each enqueue call, WAIT until this many replicas have the
+            write (0: do not wait); fewer within ``wait_timeout`` raises ReplicationTimeout.
+        wait_timeout: seconds WAIT may take.
     """
 
     def __init__(self, redis_client: redis.Redis, *, prefix: str = "rediq",
-                 max_payload: int = C.DEFAULT_MAX_PAYLOAD) -> None:
+                 max_payload: int = C.DEFAULT_MAX_PAYLOAD, wait_replicas: int = 0,
+                 wait_timeout: float = 1.0) -> None:
         check_bytes_replies(redis_client)
         self.redis = redis_client
         self.prefix = validate_queue_name(prefix, "key prefix")
         self.max_payload = max_payload
+        self.wait_replicas, self.wait_timeout_ms = C.check_wait_option(
+            redis_client, wait_replicas, wait_timeout)
         self._queues: dict[str, Queue] = {}
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str = "rediq", **redis_kwargs: Any) -> Client:
+    def from_url(cls, url: str, *, prefix: str = "rediq", max_payload: int = C.DEFAULT_MAX_PAYLOAD,
+                 wait_replicas: int = 0, wait_timeout: float = 1.0, **redis_kwargs: Any) -> Client:
         """Connect to a URL: ``redis://``, ``rediss://``, ``unix://``, a Redis Cluster
         (``redis+cluster://h:p[,h:p...]``) or a Sentinel-managed master
         (``redis+sentinel://h:p[,h:p...]/service_name[?db=N&sentinel_password=...]``)."""
         options = connection_options() | redis_kwargs
         options["decode_responses"] = False
-        return cls(connect(url, options), prefix=prefix)
+        return cls(connect(url, options), prefix=prefix, max_payload=max_payload,
+                   wait_replicas=wait_replicas, wait_timeout=wait_timeout)
 
     def queue(self, name: str) -> Queue:
         """Return the handle of queue ``name`` (validated; created in Redis on first enqueue)."""
@@ -73,9 +81,13 @@ class Client:
             q = self._queues[name] = Queue(self, name)
         return q
 
-    def run(self, call: C.Call) -> Any:
-        """Run one script call (EVALSHA; NOSCRIPT reloads). Raises RedisUnavailable."""
+    def run(self, call: C.Call, replicated: bool = False) -> Any:
+        """Run one script call (EVALSHA; NOSCRIPT reloads). Raises RedisUnavailable.
+
+        With ``replicated`` and ``wait_replicas`` set, WAIT for the replicas after it."""
         try:
+            if replicated and self.wait_replicas:
+                return run_call_replicated(self.redis, call, self.wait_replicas, self.wait_timeout_ms)
             return run_call(self.redis, call)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise RedisUnavailable(f"Redis unreachable after retries: {exc}") from exc
@@ -124,7 +136,7 @@ class Queue:
         spec = C.make_job_spec(runs, data, job_id=job_id, delay=delay, priority=priority,
                                attempts=attempts, backoff=backoff, timeout=timeout,
                                max_payload=self.client.max_payload)
-        existed = C.parse_enqueue(self.client.run(C.build_enqueue(self.keys, [spec])))
+        existed = C.parse_enqueue(self.client.run(C.build_enqueue(self.keys, [spec]), True))
         return Job(self, spec.id, existed[0])
 
     def enqueue_many(self, jobs: Iterable[Sequence[Any]], **options: Any) -> list[Job]:
@@ -137,7 +149,7 @@ class Queue:
         """
         out: list[Job] = []
         for chunk in C.spec_chunks(jobs, options, self.client.max_payload):
-            existed = C.parse_enqueue(self.client.run(C.build_enqueue(self.keys, chunk)))
+            existed = C.parse_enqueue(self.client.run(C.build_enqueue(self.keys, chunk), True))
             out += [Job(self, s.id, e) for s, e in zip(chunk, existed)]
         return out
 

@@ -24,7 +24,7 @@ __all__ = [
     "build_recover_stalled", "parse_recover_stalled", "build_release", "build_pause",
     "build_configure", "parse_configure", "build_counts", "parse_counts", "build_retry_failed",
     "build_remove", "build_obliterate", "build_progress", "parse_codes", "spec_chunks",
-    "parse_retry_failed", "build_trim", "parse_remove", "parse_obliterate",
+    "parse_retry_failed", "build_trim", "check_wait_option", "parse_remove", "parse_obliterate",
 ]
 
 ENQUEUE_CHUNK = 1000
@@ -156,6 +156,20 @@ def spec_chunks(items: Iterable[Sequence[Any]], defaults: dict[str, Any], max_pa
         specs.append(make_job_spec(item[0], item[1], max_payload=max_payload, **options))
     for i in range(0, len(specs), size):
         yield specs[i:i + size]
+
+
+def check_wait_option(r: Any, replicas: object, timeout: object) -> tuple[int, int]:
+    """Validate ``wait_replicas``/``wait_timeout``; return (replicas, timeout in ms).
+
+    Raises:
+        TypeError / ValueError: wrong types or ranges; a cluster client with replicas > 0.
+    """
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+        raise TypeError(f"wait_replicas must be an int >= 0, not {replicas!r}")
+    timeout_ms = seconds_to_ms(timeout, "wait_timeout")
+    if replicas and type(r).__name__ == "RedisCluster":
+        raise ValueError("wait_replicas is not supported on Redis Cluster clients")
+    return replicas, timeout_ms
 
 
 def build_enqueue(k: QueueKeys, jobs: Sequence[JobSpec], now: int | None = None) -> Call:

@@ -21,6 +21,7 @@ __all__ = [
     "ProtocolMismatch",
     "RediqError",
     "RedisUnavailable",
+    "ReplicationTimeout",
     "ServerNotFound",
 ]
 
@@ -71,6 +72,16 @@ class JobTimeout(RediqError, TimeoutError):
 
 class RedisUnavailable(RediqError, ConnectionError):
     """Redis could not be reached within the client's retry budget."""
+
+
+class ReplicationTimeout(RediqError):
+    """An enqueue was stored on the master but fewer replicas than asked confirmed it
+    within the timeout (``Client(wait_replicas=...)``); it may be lost on a failover."""
+
+    def __init__(self, acked: int, wanted: int, timeout_ms: int) -> None:
+        super().__init__(f"enqueue stored on the master, but only {acked} of {wanted} replica(s) "
+                         f"confirmed it within {timeout_ms} ms (WAIT); a failover now could lose it")
+        self.acked, self.wanted = acked, wanted
 
 
 class ServerNotFound(RediqError, FileNotFoundError):
