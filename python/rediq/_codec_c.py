@@ -23,7 +23,7 @@ then falls back to the pure-Python codec.
 from __future__ import annotations
 
 import marshal
-from typing import Any
+from typing import Any, Callable
 
 from . import _codec_py as _py
 # ImportError when the extension was not built (rediq.codec then uses the Python codec).
@@ -63,7 +63,7 @@ def encode(value: Any) -> bytes:
     """
     try:
         flat = _dumps(value, 4)
-    except (ValueError, RecursionError):  # a subclass, an unsupported type, too deep
+    except Exception:  # noqa: BLE001 - a subclass, an unsupported type, too deep: Python decides
         return _py.encode(value)
     n = len(flat)
     try:
@@ -142,8 +142,10 @@ def decode(data: bytes | bytearray | memoryview) -> Any:
 
 def _decode_other(data: Any) -> Any:
     """Decode a bytearray, memoryview (or a bytes subclass) without copying it."""
+    if isinstance(data, bytes):  # a bytes subclass
+        return decode(bytes(data))
     if not isinstance(data, (bytearray, memoryview)):
-        return _py.decode(data)  # raises TypeError, or handles a bytes subclass
+        return _py.decode(data)  # raises the TypeError
     try:
         src = _from_buffer(data)
     except (TypeError, BufferError, ValueError):  # a non-contiguous memoryview
@@ -185,14 +187,22 @@ def _failed(status: int, s: _Scratch, data: Any, n: int) -> Any:
     raise _py.decode_error(status, offset, need, byte, n)
 
 
-def _self_test() -> None:
-    """Check that this interpreter's marshal matches the format the C code speaks."""
+def _self_test(enc: Callable[[Any], bytes] = encode, dec: Callable[[bytes], Any] = decode) -> None:
+    """Check that this interpreter's marshal matches the format the C code speaks.
+
+    Raises:
+        ImportError: It does not; ``rediq.codec`` then uses the Python codec.
+    """
     sample = {
         "s": "ascii", "u": "ünï", "b": b"\x00\xff", "n": [None, True, False], "t": (1, -1, 2**40, -(2**63)),
         "f": 0.5, "big": 2**64 - 1, "d": {"k": [{"x": 1}, {"x": 2}]}, "long": "x" * 300,
     }
-    packed = _py.encode(sample)
-    if encode(sample) != packed or decode(packed) != _py.decode(packed):
+    try:
+        packed = _py.encode(sample)
+        same = enc(sample) == packed and dec(packed) == _py.decode(packed)
+    except Exception as exc:  # noqa: BLE001 - any failure means "do not use the C codec"
+        raise ImportError(f"rediq C codec self-test failed: {exc!r}") from exc
+    if not same:
         raise ImportError("rediq C codec self-test failed: this Python's marshal format differs")
 
 
