@@ -123,7 +123,9 @@ size_t rediq_decode_bound(size_t src_len) {
 /* ------------------------------------------------------- msgpack -> marshal (decode) */
 
 /* Map keys seen before become marshal back-references ('r' + index), so a list of a
- * thousand dicts shares one str object per key name, as msgpack's interning does. */
+ * thousand dicts shares one str object per key name, as msgpack's interning does. Only
+ * keys of maps inside an array are remembered: elsewhere repeats are rare, and a
+ * remembered key costs marshal.loads a list append. */
 #define MEMO_SLOTS 128     /* open addressing, power of two */
 #define MEMO_MAX 96        /* keys remembered per call */
 #define MEMO_KEYLEN 64     /* longer keys are not remembered */
@@ -138,6 +140,7 @@ typedef struct {
     uint8_t *out, *out_end;
     unsigned max_depth;
     uint32_t nrefs;                /* marshal ref indexes handed out */
+    unsigned arrays;               /* arrays enclosing the current value */
     int status;
     rediq_call *rep;
     uint8_t slot[MEMO_SLOTS];      /* 0 = empty, else 1 + index into memo */
@@ -238,7 +241,7 @@ static const uint8_t *dec_raw(dec_t *d, const uint8_t *start, size_t h, size_t n
         d->out = w + 5 + n;
         return s + n;
     }
-    if (is_key && n <= MEMO_KEYLEN) {
+    if (is_key && d->arrays && n <= MEMO_KEYLEN) {
         slot = memo_find(d, s, n);
         if (*slot) {  /* seen (and validated) before */
             w[0] = 'r';
@@ -287,7 +290,9 @@ static const uint8_t *dec_container(dec_t *d, const uint8_t *p, uint32_t n, int 
         d->out[0] = '[';
         wr32le(d->out + 1, n);
         d->out += 5;
+        d->arrays++;
         while (n-- && p) p = dec_value(d, p, depth, 0);
+        d->arrays--;
         return p;
     }
     *d->out++ = '{';
@@ -389,6 +394,7 @@ int rediq_msgpack_to_marshal(const char *src, size_t src_len, rediq_call *call) 
     d.out_end = d.out + dst_cap;
     d.max_depth = clamp_depth(max_depth);
     d.nrefs = 0;
+    d.arrays = 0;
     d.rep = call;
     memset(d.slot, 0, sizeof d.slot);
     end = dec_value(&d, d.base, 0, 0);

@@ -82,9 +82,10 @@ size_t rediq_decode_bound(size_t src_len);
  * Accepts every valid encoding of nil, bool, int (all widths), float32/64, str, bin,
  * array and map (not only the minimal one); map keys must be str or bin. str must be
  * strict UTF-8 (no surrogates, no overlong forms). ASCII str becomes 'z'/'a', other str
- * 'u'; float32 widens to float64. A str map key seen before in the same call becomes a
- * back-reference ('r') to its first occurrence (written with the ref flag), so repeated
- * keys share one str object, as they do with msgpack's key interning. Containers nest at
+ * 'u'; float32 widens to float64. In maps inside an array (a list of records), a str key
+ * seen before in the same call becomes a back-reference ('r') to its first occurrence
+ * (written with the ref flag), so repeated keys share one str object, as they do with
+ * msgpack's key interning. Containers nest at
  * most call->max_depth levels. Errors are checked in reading order, and the first one
  * found is reported. src_len above 2**31 - 1 gives REDIQ_ERR_TOO_BIG (marshal lengths
  * are 32-bit); dst_cap below rediq_decode_bound(src_len) may give REDIQ_ERR_OUTPUT.
