@@ -16,6 +16,7 @@ import re
 import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -226,6 +227,27 @@ def test_many_repeats_of_a_large_value_encode_past_the_scratch_buffer(impl: Modu
     big = "z" * 100_000
     value = [big] * 60 + [{"k": big}] * 5
     assert impl.encode(value) == packed(value)
+
+
+def test_threads_encoding_and_decoding_at_once_get_their_own_results(impl: ModuleType) -> None:
+    payloads = [{"worker": w, "items": [{"n": i, "s": "x" * (i % 300)} for i in range(w * 40)]} for w in range(8)]
+    errors: list[str] = []
+
+    def work(w: int) -> None:
+        mine = payloads[w]
+        expected = packed(mine)
+        for _ in range(150):
+            data = impl.encode(mine)
+            if data != expected or impl.decode(data) != mine:
+                errors.append(f"thread {w} got another thread's result")
+                return
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
 
 
 # ----------------------------------------------------------------------------- property tests
