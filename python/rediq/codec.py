@@ -154,23 +154,24 @@ def _decode_error(status: int, offset: int, need: int, byte: int, total: int, ma
 # ----------------------------------------------------------------------------- implementation
 
 def _load() -> Any:
+    global C_UNAVAILABLE_REASON
     if os.environ.get("REDIQ_PUREPYTHON", "") not in ("", "0"):
         from . import _codec_py
 
+        C_UNAVAILABLE_REASON = "REDIQ_PUREPYTHON is set"
         return _codec_py
     try:
         from . import _codec_c
 
         return _codec_c
     except ImportError as exc:
-        global C_UNAVAILABLE_REASON
         C_UNAVAILABLE_REASON = f"{type(exc).__name__}: {exc}"
         from . import _codec_py
 
         return _codec_py
 
 
-#: Why the C implementation did not load (None when it did, or when it was not tried).
+#: Why the C implementation is not in use (None when it is).
 C_UNAVAILABLE_REASON: str | None = None
 _impl = _load()
 encode = _impl.encode
