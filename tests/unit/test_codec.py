@@ -150,6 +150,8 @@ EXAMPLES: list[Any] = [
     *["x" * n for n in SIZES], *["é" * n for n in (15, 16, 127, 128, 32767, 32768)],
     *[b"y" * n for n in SIZES], *[list(range(n)) for n in (15, 16, 65535, 65536)],
     *[{f"k{i}": i for i in range(n)} for n in (15, 16, 65535, 65536)],
+    tuple(range(300)), {"a": [bytearray(b"x"), memoryview(b"y")], b"k": bytearray()},
+    [{"ключ": 1, b"k": 2}, {"ключ": 3, b"k": 4}],
 ]
 
 
@@ -221,6 +223,16 @@ def test_shared_and_repeated_objects_encode_every_occurrence(impl: ModuleType) -
     inner = {"k": ["v"] * 3}
     value = {"a": inner, "b": [inner, inner], "c": "shared" * 1000, "d": ["shared" * 1000] * 50}
     assert impl.encode(value) == packed(value)
+
+
+def test_shared_list_repeated_deeper_than_the_depth_limit_is_an_encode_error(impl: ModuleType) -> None:
+    inner = _nested(300)
+    outer: Any = inner
+    for _ in range(250):
+        outer = [outer]
+    assert impl.encode([inner, _nested(200)]) == packed([inner, _nested(200)])
+    with pytest.raises(EncodeError, match="deeper than 512 levels"):
+        impl.encode([inner, outer])  # the second occurrence of inner sits 251 levels down
 
 
 def test_many_repeats_of_a_large_value_encode_past_the_scratch_buffer(impl: ModuleType) -> None:
