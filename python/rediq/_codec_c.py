@@ -163,15 +163,22 @@ def _decode_large(data: Any, src: Any, n: int, small: _Scratch | None) -> Any:
     status = _to_marshal(src, n, s[3])
     if status:
         return _failed(status, s, data, n)
-    value = _loads(s[0])
+    try:
+        value = _loads(s[0])
+    except (ValueError, EOFError, TypeError):  # never expected; the Python decoder decides
+        return _py.decode(data)
     if s[2] <= _POOL_MAX:
         _give(s)
     return value
 
 
 def _replace(small: _Scratch | None, size: int) -> _Scratch:
-    """Return a new scratch of ``size`` bytes, handing ``small`` back if the new one won't be."""
-    if small is not None and size > _POOL_MAX:
+    """Return a new scratch of ``size`` bytes.
+
+    ``small`` (a scratch that proved too small) goes back to the pool when it is poolable
+    and the new one is not, so the pool keeps its size.
+    """
+    if small is not None and size > _POOL_MAX >= small[2]:
         _give(small)
     return _scratch(size)
 

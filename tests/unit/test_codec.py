@@ -262,6 +262,18 @@ def test_threads_encoding_and_decoding_at_once_get_their_own_results(impl: Modul
     assert errors == []
 
 
+@pytest.mark.skipif(_codec_c is None, reason="C codec not built")
+def test_c_scratch_pool_keeps_its_size_across_payloads_too_large_to_pool() -> None:
+    _codec_c.decode(packed([1]))
+    before = len(_codec_c._pool)
+    huge = ["w" * 600_000]
+    for _ in range(3):
+        assert _codec_c.decode(packed(huge)) == huge
+        assert _codec_c.encode(huge * 8) == packed(huge * 8)
+    assert len(_codec_c._pool) == before
+    assert all(scratch[2] <= _codec_c._POOL_MAX for scratch in _codec_c._pool)
+
+
 # ----------------------------------------------------------------------------- property tests
 
 keys = st.text(max_size=12) | st.binary(max_size=12)
