@@ -153,11 +153,13 @@ _ENCODERS: dict[type, _Enc] = {
     bytes: _enc_bin, bytearray: _enc_bin, memoryview: _enc_bin,
     list: _enc_list, tuple: _enc_list, dict: _enc_dict,
 }
-# Checked in this order for subclasses (the order msgpack.packb checks them in).
+# Checked in this order for subclasses (the order msgpack.packb checks them in). Each
+# conversion reads the base type's own data, as msgpack does, not an overridden method;
+# dict subclasses go through .items(), also as msgpack does.
 _BASES: tuple[tuple[type, Callable[[Any], Any], _Enc], ...] = (
-    (int, int.__index__, _enc_int), (float, float, _enc_float), (bytes, bytes, _enc_bin),
-    (bytearray, bytes, _enc_bin), (str, str.__str__, _enc_str), (dict, dict, _enc_dict),
-    (tuple, tuple, _enc_list), (list, list, _enc_list),
+    (int, int.__index__, _enc_int), (float, float.__float__, _enc_float),
+    (bytes, memoryview, _enc_bin), (bytearray, memoryview, _enc_bin), (str, str.__str__, _enc_str),
+    (dict, lambda d: dict(d.items()), _enc_dict), (tuple, tuple, _enc_list), (list, list, _enc_list),
 )
 
 

@@ -197,6 +197,14 @@ class Blob(bytes):
     pass
 
 
+class Ratio(float):
+    pass
+
+
+class Fixed(bytearray):
+    pass
+
+
 class Point(NamedTuple):
     x: int
     y: float
@@ -206,6 +214,7 @@ SUBCLASSED: list[Any] = [
     Color.RED, Color.BIG, [Color.RED], Name("n"), {Name("key"): Name("value")}, Blob(b"b"),
     collections.OrderedDict([("b", 1), ("a", 2)]), collections.defaultdict(list, {"x": [1]}),
     Point(1, 2.5), [Point(3, 4.0)], {"nested": collections.OrderedDict(z=Color.BIG)},
+    Ratio(0.25), [Ratio(-1e300)], Fixed(b"fixed"), {"blob": Blob(b"\x00" * 300)},
 ]
 
 
