@@ -31,7 +31,20 @@ _SAFE_KWARGS = {
 
 
 def async_twin(client: Client) -> AsyncClient:
-    """Build an ``AsyncClient`` on the same server, database and credentials as ``client``."""
+    """Build an ``AsyncClient`` on the same server, database and credentials as ``client``
+    (from its URL when it was made by ``from_url``: cluster and sentinel URLs included)."""
+    if client.url is not None:
+        return AsyncClient.from_url(client.url, prefix=client.prefix, max_payload=client.max_payload)
+    r: Any = client.redis
+    if hasattr(r, "get_node_from_key"):   # a RedisCluster built by the caller
+        from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+        kwargs = {k: v for k, v in r.get_connection_kwargs().items() if k in _SAFE_KWARGS}
+        kwargs.pop("host", None)
+        kwargs.pop("port", None)
+        nodes = [ClusterNode(n.host, n.port) for n in r.get_primaries()]
+        return AsyncClient(RedisCluster(startup_nodes=nodes, **kwargs), prefix=client.prefix,
+                           max_payload=client.max_payload)
     pool = client.redis.connection_pool
     kwargs = {k: v for k, v in pool.connection_kwargs.items() if k in _SAFE_KWARGS}
     cls = pool.connection_class

@@ -59,6 +59,7 @@ class Client:
         self.redis = redis_client
         self.prefix = validate_queue_name(prefix, "key prefix")
         self.max_payload = max_payload
+        self.url: str | None = None   # set by from_url; lets a worker build its async twin
         self.wait_replicas, self.wait_timeout_ms = C.check_wait_option(
             redis_client, wait_replicas, wait_timeout)
         self._queues: dict[str, Queue] = {}
@@ -71,8 +72,10 @@ class Client:
         (``redis+sentinel://h:p[,h:p...]/service_name[?db=N&sentinel_password=...]``)."""
         options = connection_options() | redis_kwargs
         options["decode_responses"] = False
-        return cls(connect(url, options), prefix=prefix, max_payload=max_payload,
-                   wait_replicas=wait_replicas, wait_timeout=wait_timeout)
+        client = cls(connect(url, options), prefix=prefix, max_payload=max_payload,
+                     wait_replicas=wait_replicas, wait_timeout=wait_timeout)
+        client.url = url
+        return client
 
     def queue(self, name: str) -> Queue:
         """Return the handle of queue ``name`` (validated; created in Redis on first enqueue)."""

@@ -29,7 +29,7 @@ from . import codec
 from . import commands as C
 from ._asyncio_side import AsyncSide
 from ._pool import ThreadPool
-from ._waiter import MAX_BLOCK, Waiter
+from ._waiter import MAX_BLOCK, Waiter, wait_connection, wait_group
 from .client import Client
 from .config import QueueConfig
 from .context import AsyncJobContext, JobContext
@@ -178,7 +178,7 @@ class Worker:
         return old
 
     def _setup(self) -> None:
-        pool = self.client.redis.connection_pool
+        pool = getattr(self.client.redis, "connection_pool", None)   # none on a cluster client
         need = sum(qs.config.concurrency for qs in self._queues) + 8
         if getattr(pool, "max_connections", None) is not None and pool.max_connections < need:
             pool.max_connections = need
@@ -195,7 +195,13 @@ class Worker:
     def _run(self) -> None:
         self._setup()
         self._pool = ThreadPool(sum(qs.config.concurrency for qs in self._queues))
-        self._waiter = Waiter(self.client.redis, self._events)
+        r = self.client.redis
+        groups: dict[int, list[_QueueState]] = {}
+        for qs in self._queues:
+            groups.setdefault(wait_group(r, qs.q.keys.wake), []).append(qs)
+        self._waiters = [
+            (Waiter(lambda k=members[0].q.keys.wake: wait_connection(r, k), self._events), members)
+            for members in groups.values()]
         if any(self._is_async.values()):
             self._async_side()
         self._loop_done = threading.Event()
@@ -206,7 +212,8 @@ class Worker:
         finally:
             self._stopping.set()
             self._loop_done.set()
-            self._waiter.close()
+            for waiter, _ in self._waiters:
+                waiter.close()
             self._pool.shutdown()
             if self._async is not None:
                 self._async.close()
@@ -337,13 +344,12 @@ class Worker:
         return max(t - now, 0.0)
 
     def _wait_idle(self) -> None:
-        if self._stopping.is_set():
-            self._waiter.want((), 0.0)
-            return
-        idle = [qs for qs in self._queues if qs.free > 0 and not qs.ready]
-        keys = tuple(qs.q.keys.wake for qs in idle)
-        deadline = min([qs.retry_at for qs in idle] + [time.monotonic() + MAX_BLOCK])
-        self._waiter.want(keys, deadline)
+        stopping = self._stopping.is_set()
+        for waiter, members in self._waiters:   # one wait per server (per slot on a cluster)
+            idle = [] if stopping else [qs for qs in members if qs.free > 0 and not qs.ready]
+            keys = tuple(qs.q.keys.wake for qs in idle)
+            deadline = min([qs.retry_at for qs in idle] + [time.monotonic() + MAX_BLOCK])
+            waiter.want(keys, deadline if keys else 0.0)
 
     def _finish_stop(self) -> bool:
         if not any(qs.running or qs.done or qs.failed for qs in self._queues):
