@@ -404,7 +404,7 @@ class Worker:
             return
         try:
             result = self.handlers[run.job.runs](ctx)
-            if inspect.isawaitable(result):   # a plain wrapper around an async handler
+            if result is not None and inspect.isawaitable(result):   # a wrapper of an async handler
                 result = asyncio.run_coroutine_threadsafe(_awaited(result), self._async_side().loop).result()
         except BaseException as exc:  # noqa: BLE001 - a broken job fails alone
             self._report(qs, run, exc=exc)
@@ -467,7 +467,11 @@ class Worker:
                 continue
             call = C.build_heartbeat(qs.q.keys, qs.config.lease_ms, [(i, r.token) for i, r in held.items()])
             for job_id in C.parse_ids(self.client.run(call)):
-                held[job_id].lost = True
+                run = held[job_id]
+                with self._lock:   # a run completed meanwhile is not lost, only finished
+                    if qs.running.get((job_id, run.token)) is not run:
+                        continue
+                    run.lost = True
                 log.warning("rediq: lease of job %s (%s) was lost; its outcome will be dropped",
                             job_id, qs.q.name)
 
