@@ -123,29 +123,34 @@ for o = 2, #ARGV - 1, 8 do -- validate every job before storing any
 end
 check_version(KEYS[1], true)
 local base = queue_base(KEYS[1])
-local codes, woke = {}, false
+local codes, woke, fifo = {}, false, {}
 for o = 2, #ARGV - 1, 8 do
   local id, priority = ARGV[o + 1], tonumber(ARGV[o + 4])
-  local attempts, timeout, delay = tonumber(ARGV[o + 5]), tonumber(ARGV[o + 7]), tonumber(ARGV[o + 8])
+  local timeout, delay = tonumber(ARGV[o + 7]), tonumber(ARGV[o + 8])
   local jk = job_key(base, id)
   if redis.call('EXISTS', jk) == 1 then
     codes[#codes + 1] = CODES.JOB_EXISTS
   else
-    redis.call('HSET', jk, 'runs', ARGV[o + 2], 'data', ARGV[o + 3], 'attempts', attempts,
-      'created_ms', now)
-    if priority ~= 0 then redis.call('HSET', jk, 'priority', priority) end
-    if ARGV[o + 6] ~= '' then redis.call('HSET', jk, 'backoff', ARGV[o + 6]) end
-    if timeout > 0 then redis.call('HSET', jk, 'timeout_ms', timeout) end
+    local f = {'runs', ARGV[o + 2], 'data', ARGV[o + 3], 'attempts', tonumber(ARGV[o + 5]),
+      'created_ms', now, 'state', delay > 0 and 'delayed' or 'waiting'}
+    if priority ~= 0 then f[#f + 1], f[#f + 2] = 'priority', priority end
+    if ARGV[o + 6] ~= '' then f[#f + 1], f[#f + 2] = 'backoff', ARGV[o + 6] end
+    if timeout > 0 then f[#f + 1], f[#f + 2] = 'timeout_ms', timeout end
+    if delay > 0 then f[#f + 1], f[#f + 2] = 'run_at_ms', now + delay end
+    redis.call('HSET', jk, unpack(f)) -- one write per job
     if delay > 0 then
-      redis.call('HSET', jk, 'state', 'delayed', 'run_at_ms', now + delay)
       redis.call('ZADD', KEYS[4], now + delay, id)
+    elseif priority == 0 then
+      fifo[#fifo + 1] = id -- pushed in one RPUSH below, in order
     else
-      redis.call('HSET', jk, 'state', 'waiting')
       push_waiting(KEYS[2], KEYS[3], KEYS[1], id, priority, false)
     end
     woke = true -- idle workers claim, or learn when the delayed job is due
     codes[#codes + 1] = CODES.OK
   end
+end
+for i = 1, #fifo, 1000 do
+  redis.call('RPUSH', KEYS[2], unpack(fifo, i, math.min(i + 999, #fifo)))
 end
 if woke then wake_workers(KEYS[5]) end
 return codes
