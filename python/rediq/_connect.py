@@ -87,26 +87,33 @@ def _common(p: ParsedURL, options: dict[str, Any]) -> dict[str, Any]:
     return kw
 
 
+def _build(url: str, options: dict[str, Any], redis_cls: Any, cluster_cls: Any, node_cls: Any,
+           sentinel_cls: Any, cluster_drops: tuple[str, ...]) -> Any:
+    """Build a client for ``url`` from one flavour (sync or asyncio) of redis-py classes."""
+    p = parse_url(url)
+    if p is None:
+        return redis_cls.from_url(url, **options)
+    kw = _common(p, options)
+    if p.kind == "cluster":
+        for name in cluster_drops:   # per-connection options a cluster client does not take
+            kw.pop(name, None)
+        return cluster_cls(startup_nodes=[node_cls(h, port) for h, port in p.hosts], **kw)
+    sentinel_kwargs: dict[str, Any] = {"password": p.sentinel_password} if p.sentinel_password else {}
+    if p.tls:
+        sentinel_kwargs["ssl"] = True
+    sentinel = sentinel_cls(p.hosts, sentinel_kwargs=sentinel_kwargs or None,
+                            socket_connect_timeout=kw.get("socket_connect_timeout", 5.0))
+    return sentinel.master_for(p.service, db=p.db, **kw)
+
+
 def connect(url: str, options: dict[str, Any]) -> Any:
     """Return a sync redis-py client for ``url`` (Redis, RedisCluster or a sentinel master)."""
     import redis
     from redis.cluster import ClusterNode, RedisCluster
     from redis.sentinel import Sentinel
 
-    p = parse_url(url)
-    if p is None:
-        return redis.Redis.from_url(url, **options)
-    kw = _common(p, options)
-    if p.kind == "cluster":
-        kw.pop("retry_on_error", None)
-        kw.pop("health_check_interval", None)
-        return RedisCluster(startup_nodes=[ClusterNode(h, port) for h, port in p.hosts], **kw)
-    sentinel_kwargs = {"password": p.sentinel_password} if p.sentinel_password else {}
-    if p.tls:
-        sentinel_kwargs["ssl"] = True
-    sentinel = Sentinel(p.hosts, sentinel_kwargs=sentinel_kwargs or None,
-                        socket_connect_timeout=kw.get("socket_connect_timeout", 5.0))
-    return sentinel.master_for(p.service, db=p.db, **kw)
+    return _build(url, options, redis.Redis, RedisCluster, ClusterNode, Sentinel,
+                  ("retry_on_error", "health_check_interval"))
 
 
 def connect_async(url: str, options: dict[str, Any]) -> Any:
@@ -115,16 +122,5 @@ def connect_async(url: str, options: dict[str, Any]) -> Any:
     from redis.asyncio.cluster import ClusterNode, RedisCluster
     from redis.asyncio.sentinel import Sentinel
 
-    p = parse_url(url)
-    if p is None:
-        return aredis.Redis.from_url(url, **options)
-    kw = _common(p, options)
-    if p.kind == "cluster":
-        kw.pop("health_check_interval", None)
-        return RedisCluster(startup_nodes=[ClusterNode(h, port) for h, port in p.hosts], **kw)
-    sentinel_kwargs = {"password": p.sentinel_password} if p.sentinel_password else {}
-    if p.tls:
-        sentinel_kwargs["ssl"] = True
-    sentinel = Sentinel(p.hosts, sentinel_kwargs=sentinel_kwargs or None,
-                        socket_connect_timeout=kw.get("socket_connect_timeout", 5.0))
-    return sentinel.master_for(p.service, db=p.db, **kw)
+    return _build(url, options, aredis.Redis, RedisCluster, ClusterNode, Sentinel,
+                  ("health_check_interval",))
