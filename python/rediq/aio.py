@@ -8,6 +8,7 @@ sans-I/O core); this module only awaits the I/O.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, Iterable, Sequence
 
 import redis
@@ -18,7 +19,7 @@ from redis.backoff import ExponentialBackoff
 from . import commands as C
 from ._connect import connect_async
 from ._scripts import SCRIPTS, check_replicas, map_response_error
-from .client import check_bytes_replies
+from .client import SLOT_MOVING_RETRY, check_bytes_replies, slot_moving
 from .errors import JobTimeout, RedisUnavailable
 from .job import _UNSET, JobInfo, outcome, parse_job_info, result_poll_delays
 from .keys import QueueKeys, validate_queue_name
@@ -71,7 +72,21 @@ class AsyncClient:
     async def run(self, call: C.Call, replicated: bool = False) -> Any:
         """Run one script call (EVALSHA; on NOSCRIPT, EVAL). Raises RedisUnavailable.
 
-        With ``replicated`` and ``wait_replicas`` set, WAIT for the replicas after it."""
+        With ``replicated`` and ``wait_replicas`` set, WAIT for the replicas after it.
+        A call refused while its cluster slot migrates is repeated, as by the sync client."""
+        deadline, delay = 0.0, 0.02
+        while True:
+            try:
+                return await self._run_once(call, replicated)
+            except redis.RedisError as exc:
+                now = time.monotonic()
+                deadline = deadline or now + SLOT_MOVING_RETRY
+                if not slot_moving(exc) or now >= deadline:
+                    raise
+                await asyncio.sleep(min(delay, deadline - now))
+                delay = min(delay * 2, 0.5)
+
+    async def _run_once(self, call: C.Call, replicated: bool) -> Any:
         script = SCRIPTS[call.script]
         try:
             if replicated and self.wait_replicas:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Iterable, Sequence
 
 import redis
@@ -15,7 +16,17 @@ from .errors import RedisUnavailable
 from .job import Job, JobInfo, parse_job_info
 from .keys import QueueKeys, validate_queue_name
 
-__all__ = ["Client", "Queue", "connection_options"]
+__all__ = ["Client", "Queue", "connection_options", "slot_moving", "SLOT_MOVING_RETRY"]
+
+SLOT_MOVING_RETRY = 10.0   # seconds a call keeps retrying while its queue's slot migrates
+
+
+def slot_moving(exc: BaseException) -> bool:
+    """True for a Redis Cluster error meaning the script never ran because its queue's
+    slot is being migrated: TRYAGAIN (some keys moved, some not), or redirections redis-py
+    stopped following ("TTL exhausted"). Such a call is safe to repeat."""
+    return isinstance(exc, redis.exceptions.TryAgainError) or (
+        type(exc) is redis.exceptions.ClusterError and "TTL exhausted" in str(exc))
 
 
 def connection_options() -> dict[str, Any]:
@@ -87,13 +98,24 @@ class Client:
     def run(self, call: C.Call, replicated: bool = False) -> Any:
         """Run one script call (EVALSHA; NOSCRIPT reloads). Raises RedisUnavailable.
 
-        With ``replicated`` and ``wait_replicas`` set, WAIT for the replicas after it."""
-        try:
-            if replicated and self.wait_replicas:
-                return run_call_replicated(self.redis, call, self.wait_replicas, self.wait_timeout_ms)
-            return run_call(self.redis, call)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise RedisUnavailable(f"Redis unreachable after retries: {exc}") from exc
+        With ``replicated`` and ``wait_replicas`` set, WAIT for the replicas after it.
+        On a cluster, a call refused while its slot migrates is repeated for up to
+        ``SLOT_MOVING_RETRY`` seconds (it never ran, so repeating it is safe)."""
+        deadline, delay = 0.0, 0.02
+        while True:
+            try:
+                if replicated and self.wait_replicas:
+                    return run_call_replicated(self.redis, call, self.wait_replicas, self.wait_timeout_ms)
+                return run_call(self.redis, call)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                raise RedisUnavailable(f"Redis unreachable after retries: {exc}") from exc
+            except redis.RedisError as exc:
+                now = time.monotonic()
+                deadline = deadline or now + SLOT_MOVING_RETRY
+                if not slot_moving(exc) or now >= deadline:
+                    raise
+                time.sleep(min(delay, deadline - now))
+                delay = min(delay * 2, 0.5)
 
     def close(self) -> None:
         """Close the connection pool."""
