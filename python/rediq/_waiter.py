@@ -54,9 +54,13 @@ def wait_connection(r: Any, key: str) -> tuple[redis.Redis, redis.Redis]:
     pool = r.connection_pool
     if hasattr(pool, "get_master_address"):   # Sentinel: follow the master as it moves
         host, port = pool.get_master_address()
-        kwargs = {k: v for k, v in pool.connection_kwargs.items() if k not in ("retry",)}
+        # a plain connection to that address: the sentinel pool's kwargs carry a
+        # back-reference ("connection_pool") only its own connection class accepts
+        kwargs = {k: v for k, v in pool.connection_kwargs.items() if k not in ("retry", "connection_pool")}
         kwargs.update(host=host, port=port, socket_timeout=MAX_BLOCK + 10)
-        return redis.Redis(connection_pool=redis.ConnectionPool(max_connections=1, **kwargs)), r
+        cls = redis.SSLConnection if issubclass(pool.connection_class, redis.SSLConnection) else redis.Connection
+        return redis.Redis(connection_pool=redis.ConnectionPool(
+            connection_class=cls, max_connections=1, **kwargs)), r
     return dedicated_connection(r, MAX_BLOCK + 10), r
 
 
