@@ -183,11 +183,13 @@ class Worker:
         if getattr(pool, "max_connections", None) is not None and pool.max_connections < need:
             pool.max_connections = need
         for qs in self._queues:
-            changed = qs.q.configure(qs.config.meta_settings())
-            if changed:
-                log.info("rediq: queue %r settings updated by this worker: %s", qs.q.name,
-                         ", ".join(f"{k} {v or 'unset'} -> {qs.config.meta_settings()[k] or 'unset'}"
-                                   for k, v in changed.items()))
+            wanted = qs.config.meta_settings()
+            changed = qs.q.configure(wanted)
+            if changed:   # INFO when another worker had set other values; first use is DEBUG
+                level = logging.INFO if any(changed.values()) else logging.DEBUG
+                log.log(level, "rediq: queue %r settings updated by this worker: %s", qs.q.name,
+                        ", ".join(f"{k} {v or 'unset'} -> {wanted[k] or 'unset'}"
+                                  for k, v in changed.items()))
         log.info("rediq worker %s: queues %s, codec %s", self.id,
                  ", ".join(f"{qs.q.name}(x{qs.config.concurrency})" for qs in self._queues),
                  codec.IMPLEMENTATION)
