@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -88,7 +89,7 @@ def _common(p: ParsedURL, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _build(url: str, options: dict[str, Any], redis_cls: Any, cluster_cls: Any, node_cls: Any,
-           sentinel_cls: Any, cluster_drops: tuple[str, ...]) -> Any:
+           sentinel_cls: Any, cluster_drops: tuple[str, ...], follow: tuple[Any, Any]) -> Any:
     """Build a client for ``url`` from one flavour (sync or asyncio) of redis-py classes."""
     p = parse_url(url)
     if p is None:
@@ -103,7 +104,68 @@ def _build(url: str, options: dict[str, Any], redis_cls: Any, cluster_cls: Any, 
         sentinel_kwargs["ssl"] = True
     sentinel = sentinel_cls(p.hosts, sentinel_kwargs=sentinel_kwargs or None,
                             socket_connect_timeout=kw.get("socket_connect_timeout", 5.0))
+    kw["connection_class"] = follow[1] if kw.pop("ssl", False) else follow[0]
     return sentinel.master_for(p.service, db=p.db, **kw)
+
+
+@functools.cache
+def _following_sync() -> tuple[Any, Any]:
+    """Sentinel-managed connection classes (plain, TLS) whose every reconnect asks the
+    sentinels where the master is. redis-py asks only in ``connect()``; the reconnect of
+    a command's retry goes through ``connect_check_health()`` to the address cached
+    before the failover (redis-py issue #3874), so a call in flight when the master died
+    kept knocking on the dead master until all its retries (about 20 s) were spent."""
+    from redis.sentinel import SentinelManagedConnection, SentinelManagedSSLConnection
+
+    def make(base: Any) -> Any:
+        class Following(base):  # type: ignore[misc]
+            _resolving = False
+
+            def connect_to(self, address: Any) -> Any:
+                self._resolving = True   # the address was just resolved: connect to it
+                try:
+                    return super().connect_to(address)
+                finally:
+                    self._resolving = False
+
+            def connect_check_health(self, check_health: bool = True,
+                                     retry_socket_connect: bool = True) -> Any:
+                if self._sock or self._resolving or not self.connection_pool.is_master:
+                    return super().connect_check_health(check_health, retry_socket_connect)
+                return self.connect()    # ask the sentinels, then connect
+
+        Following.__name__ = Following.__qualname__ = f"Following{base.__name__}"
+        return Following
+
+    return make(SentinelManagedConnection), make(SentinelManagedSSLConnection)
+
+
+@functools.cache
+def _following_async() -> tuple[Any, Any]:
+    """The asyncio twins of :func:`_following_sync`."""
+    from redis.asyncio.sentinel import SentinelManagedConnection, SentinelManagedSSLConnection
+
+    def make(base: Any) -> Any:
+        class Following(base):  # type: ignore[misc]
+            _resolving = False
+
+            async def connect_to(self, address: Any) -> Any:
+                self._resolving = True
+                try:
+                    return await super().connect_to(address)
+                finally:
+                    self._resolving = False
+
+            async def connect_check_health(self, check_health: bool = True,
+                                           retry_socket_connect: bool = True) -> Any:
+                if self.is_connected or self._resolving or not self.connection_pool.is_master:
+                    return await super().connect_check_health(check_health, retry_socket_connect)
+                return await self.connect()
+
+        Following.__name__ = Following.__qualname__ = f"Following{base.__name__}"
+        return Following
+
+    return make(SentinelManagedConnection), make(SentinelManagedSSLConnection)
 
 
 def connect(url: str, options: dict[str, Any]) -> Any:
@@ -113,7 +175,7 @@ def connect(url: str, options: dict[str, Any]) -> Any:
     from redis.sentinel import Sentinel
 
     return _build(url, options, redis.Redis, RedisCluster, ClusterNode, Sentinel,
-                  ("retry_on_error", "health_check_interval"))
+                  ("retry_on_error", "health_check_interval"), _following_sync())
 
 
 def connect_async(url: str, options: dict[str, Any]) -> Any:
@@ -123,4 +185,4 @@ def connect_async(url: str, options: dict[str, Any]) -> Any:
     from redis.asyncio.sentinel import Sentinel
 
     return _build(url, options, aredis.Redis, RedisCluster, ClusterNode, Sentinel,
-                  ("health_check_interval",))
+                  ("health_check_interval",), _following_async())
