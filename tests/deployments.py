@@ -4,6 +4,7 @@ setup (one master, one replica, sentinels), each on free ports of 127.0.0.1."""
 from __future__ import annotations
 
 import random
+import signal
 import socket
 import subprocess
 import time
@@ -130,6 +131,49 @@ class SentinelSetup:
         conn = redis.Redis(port=s.port)
         _wait(lambda: conn.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service),
               30, f"sentinel on port {s.port}")
+        conn.close()
+
+    def reported_master(self) -> set[int]:
+        """The master port each sentinel that answers reports for the service."""
+        ports = set()
+        for port in self.sentinel_ports:
+            try:
+                with redis.Redis(port=port, socket_timeout=1) as conn:
+                    addr = conn.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service)
+                ports.add(int(addr[1]))
+            except (redis.RedisError, TypeError):
+                pass
+        return ports
+
+    def kill_master(self) -> float:
+        """SIGKILL the master (no shutdown, no last sync); return ``time.time()`` just before."""
+        t = time.time()
+        self.master.kill(signal.SIGKILL)
+        return t
+
+    def wait_promoted(self, timeout: float = 30.0) -> float:
+        """Wait until every sentinel reports the replica as the master; then ``master`` is
+        the promoted server and ``replica`` the dead one. Returns ``time.time()`` then."""
+        new = self.replica.port
+        _wait(lambda: self.reported_master() == {new}, timeout, f"sentinels to promote :{new}")
+        _wait(lambda: redis.Redis(port=new).info("replication")["role"] == "master", timeout,
+              f":{new} to act as master")
+        self.master, self.replica = self.replica, self.master
+        return time.time()
+
+    def rejoin_replica(self, timeout: float = 30.0) -> None:
+        """Start the dead former master again, empty, as a replica of the current master,
+        and wait until the master counts it as an online replica."""
+        self.replica.extra = ("--replicaof", "127.0.0.1", str(self.master.port))
+        self.replica.start()
+        conn = redis.Redis(port=self.master.port)
+
+        def online() -> bool:
+            info = conn.info("replication")
+            return any(isinstance(v, dict) and v.get("port") == self.replica.port and v.get("state") == "online"
+                       for k, v in info.items() if k.startswith("slave"))
+
+        _wait(online, timeout, f"replica :{self.replica.port} online")
         conn.close()
 
     def stop(self) -> None:
