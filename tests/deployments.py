@@ -7,6 +7,7 @@ import random
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import redis
 
 from rediq._server import EmbeddedServer, free_port
 
-__all__ = ["Cluster", "SentinelSetup"]
+__all__ = ["Cluster", "LinkRelay", "SentinelSetup"]
 
 
 def _wait(pred: Any, timeout: float, what: str) -> None:
@@ -85,15 +86,83 @@ class Cluster:
         self.stop()
 
 
+class LinkRelay:
+    """A TCP relay on 127.0.0.1 for a replication link, so a test can stall the link as a
+    network blip would: after :meth:`hold`, what the master sends is read and dropped
+    (the master counts it as sent; the replica never gets it, and its acknowledgements,
+    which still flow, stop advancing). The link ends when the master does."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(8)
+        self.port = int(self._listener.getsockname()[1])
+        self._held = threading.Event()
+        self._closed = False
+        self.dropped = 0
+        self._socks: list[socket.socket] = []
+        threading.Thread(target=self._accept, name="link-relay", daemon=True).start()
+
+    def hold(self) -> None:
+        """Stop passing the master's stream on (drop it) until :meth:`release`."""
+        self._held.set()
+
+    def release(self) -> None:
+        self._held.clear()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                down, _ = self._listener.accept()
+                up = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+                up.settimeout(None)
+            except OSError:
+                if self._closed:
+                    return
+                continue
+            self._socks += [down, up]
+            threading.Thread(target=self._pump, args=(up, down, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(down, up, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, from_master: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if from_master and self._held.is_set():
+                    self.dropped += len(data)
+                    continue
+                dst.sendall(data)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()
+        for sock in self._socks:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+
 class SentinelSetup:
     """One master, one replica and ``sentinels`` sentinels watching service ``rediq-master``."""
 
     service = "rediq-master"
 
-    def __init__(self, sentinels: int = 1, binary: str | None = None) -> None:
+    def __init__(self, sentinels: int = 1, binary: str | None = None, relay: bool = False) -> None:
         self.master = EmbeddedServer(binary, tcp=True)
+        # relay: the replica replicates through a LinkRelay the test can stall (``self.relay``)
+        self.relay = LinkRelay(self.master.port) if relay else None
         self.replica = EmbeddedServer(binary, tcp=True, args=(
-            "--replicaof", "127.0.0.1", str(self.master.port)))
+            "--replicaof", "127.0.0.1", str(self.relay.port if self.relay else self.master.port)))
         self.sentinel_ports = [free_port() for _ in range(sentinels)]
         self.sentinels: list[EmbeddedServer] = []
         self.quorum = sentinels // 2 + 1
@@ -118,7 +187,9 @@ class SentinelSetup:
                 f"port {port}\nbind 127.0.0.1\ndir {s.dir}\n"
                 f"sentinel monitor {self.service} 127.0.0.1 {self.master.port} {self.quorum}\n"
                 f"sentinel down-after-milliseconds {self.service} 1000\n"
-                f"sentinel failover-timeout {self.service} 5000\n"
+                # behind a relay the replica reports another master address than the
+                # sentinels know; they "fix" that only after failover-timeout: keep it long
+                f"sentinel failover-timeout {self.service} {60000 if self.relay else 5000}\n"
                 f"sentinel parallel-syncs {self.service} 1\n")
             s.extra = (str(conf), "--sentinel")
             self._start_sentinel(s, conf)
@@ -173,14 +244,21 @@ class SentinelSetup:
             return any(isinstance(v, dict) and v.get("port") == self.replica.port and v.get("state") == "online"
                        for k, v in info.items() if k.startswith("slave"))
 
-        _wait(online, timeout, f"replica :{self.replica.port} online")
-        conn.close()
+        try:
+            _wait(online, timeout, f"replica :{self.replica.port} online")
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; master :{self.master.port} log: {self.master.log_tail(15)}; "
+                               f"replica :{self.replica.port} log: {self.replica.log_tail(15)}") from None
+        finally:
+            conn.close()
 
     def stop(self) -> None:
         for s in self.sentinels:
             s.stop()
         self.replica.stop()
         self.master.stop()
+        if self.relay is not None:
+            self.relay.close()
 
     def __enter__(self) -> SentinelSetup:
         return self.start()

@@ -45,9 +45,10 @@ def steady() -> Iterator[SentinelSetup]:
 
 
 @pytest.fixture
-def failover_setup() -> Iterator[SentinelSetup]:
-    """A fresh setup for one test that kills its master."""
-    with SentinelSetup(sentinels=SENTINELS) as s:
+def failover_setup(request: pytest.FixtureRequest) -> Iterator[SentinelSetup]:
+    """A fresh setup for one test that kills its master; parametrized indirectly with
+    "relay", the replica replicates through a relay the test can stall."""
+    with SentinelSetup(sentinels=SENTINELS, relay=getattr(request, "param", None) == "relay") as s:
         yield s
 
 
