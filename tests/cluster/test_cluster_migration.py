@@ -95,6 +95,9 @@ def test_slot_migration_during_a_drain_loses_no_job_and_the_worker_follows(clien
     producer = rediq.Client.from_url(client.url)
     pq = producer.queue(name)
 
+    bq = producer.queue(bystander)
+    side: list[rediq.Job] = []   # jobs of a queue on another shard, served by the same worker
+
     def produce() -> None:
         while not producing.is_set():
             try:
@@ -103,8 +106,15 @@ def test_slot_migration_during_a_drain_loses_no_job_and_the_worker_follows(clien
                 producer_errors.append(exc)
                 time.sleep(0.01)
 
+    def produce_side() -> None:
+        while not producing.is_set():
+            side.append(bq.enqueue("record", {"result": "side"}))
+            producing.wait(0.01)
+
     th = threading.Thread(target=produce)
     th.start()
+    th_side = threading.Thread(target=produce_side)
+    th_side.start()
     t0 = time.monotonic()
     migration = Migration(slot_of(client, name), src, dst).begin()
     try:
@@ -115,6 +125,7 @@ def test_slot_migration_during_a_drain_loses_no_job_and_the_worker_follows(clien
         migration.finish()
         producing.set()
         th.join()
+        th_side.join()
     took = time.monotonic() - t0
     total = n + len(late)
     done_then = q.counts()["completed"]
@@ -128,6 +139,10 @@ def test_slot_migration_during_a_drain_loses_no_job_and_the_worker_follows(clien
     wait_until(lambda: q.counts()["completed"] == total, 30, "every job completed")
     assert [j.result(timeout=1) for j in jobs] == list(range(n))
     assert all(j.result(timeout=1) == "late" for j in late)
+    assert all(j.result(timeout=10) == "side" for j in side)
+    waits = sorted(j.info().started_at - j.info().created_at for j in side)
+    print(f"jobs on the other shard during the migration: {len(side)}, wait to start: "
+          f"median {waits[len(waits) // 2] * 1000:.0f} ms, max {waits[-1] * 1000:.0f} ms")
     c = q.counts()
     assert (c["failed"], c["waiting"], c["active"], c["delayed"]) == (0, 0, 0, 0)
     runs = Counter(e["id"] for e in events(rec, "start") if e["queue"] == name)
