@@ -93,10 +93,11 @@ class Fleet:
 
     def start(self, queues: dict[str, dict[str, Any]] | None = None, *, name: str | None = None,
               url: str | None = None, env: dict[str, str] | None = None,
-              grace: float = 5.0) -> Proc:
+              grace: float = 5.0, compact: bool = False) -> Proc:
         name = name or f"w{len(self.procs) + 1}"
         spec = {"url": url or self.url, "name": name, "dir": str(self.dir), "grace": grace,
-                "parent": os.getpid(), "queues": queues or {QUEUE: queue_config()}}
+                "parent": os.getpid(), "queues": queues or {QUEUE: queue_config()},
+                "compact": compact}
         full_env = dict(os.environ) | (env or {})
         full_env["PYTHONPATH"] = os.pathsep.join(
             [str(PYTHON_DIR)] + ([full_env["PYTHONPATH"]] if full_env.get("PYTHONPATH") else []))
@@ -145,15 +146,20 @@ class Fleet:
 
     def executions(self) -> list[dict[str, Any]]:
         """Every recorded event of every worker process, in file order."""
+        evs = {"s": "start", "e": "end", "c": "cancelled"}
         out = []
         for path in sorted(self.dir.glob("exec-*.log")):
+            pid = int(path.stem.split("-")[1])
             for line in path.read_text().splitlines():
-                if line.strip():
+                if line.startswith("{"):
                     out.append(json.loads(line))
+                elif line.strip():
+                    ev, jid, attempt, q = line.split(" ")
+                    out.append({"ev": evs[ev], "id": jid, "attempt": int(attempt), "q": q, "pid": pid})
         return out
 
     def killer(self, queues: dict[str, dict[str, Any]] | None = None, every: tuple[float, float] = (1.0, 2.0),
-               rng: random.Random | None = None) -> Callable[[], int]:
+               rng: random.Random | None = None, **start: Any) -> Callable[[], int]:
         """A step function for :func:`drain`: SIGKILL a random live worker every ``every``
         seconds and start a replacement; returns how many were killed so far."""
         rng = rng or random.Random(int(os.environ.get("REDIQ_FAULT_SEED", "0")) or None)
@@ -168,7 +174,7 @@ class Fleet:
                     victim.signal(signal.SIGKILL)
                     victim.popen.wait(10)
                     state["killed"] += 1
-                self.start(queues)
+                self.start(queues, **start)
                 state["next"] = time.monotonic() + rng.uniform(*every)
             return state["killed"]
 
