@@ -87,7 +87,9 @@ class Worker:
         handlers: {name: callable(job) -> result}; only these ever run.
         queues: {name: QueueConfig}, or a list of names (default config).
         grace: seconds running jobs may finish after a stop before they are handed back.
-        name: worker id prefix for lease tokens (default host:pid).
+        name: the worker's id in logs and lease tokens (default host:pid:random). Tokens
+            also carry a random part of their own, so workers given the same name
+            (replicas, a restart) never issue the same token.
     """
 
     def __init__(self, client: Client, handlers: Mapping[str, Callable[..., Any]],
@@ -116,6 +118,7 @@ class Worker:
         self._by_wake = {qs.q.keys.wake: qs for qs in self._queues}
         self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._tokens = itertools.count(1)
+        self._token_prefix = f"{self.id}:{uuid.uuid4().hex[:8]}"
         self._stopping = threading.Event()
         self._stop_deadline = float("inf")
         self._lock = threading.Lock()   # guards every QueueState.running for the keeper
@@ -294,7 +297,7 @@ class Worker:
         claim = want if want > 0 and (qs.ready or time.monotonic() >= qs.retry_at) else 0
         if not qs.done and not claim:
             return
-        token = f"{self.id}:{next(self._tokens)}"
+        token = f"{self._token_prefix}:{next(self._tokens)}"
         lease = qs.config.lease_ms
         if qs.done:
             codes, res = C.parse_complete(self.client.run(

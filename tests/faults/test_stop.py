@@ -86,10 +86,6 @@ def test_sigstop_sigcont_storm_during_a_drain(fleet: Fleet, fclient: rediq.Clien
     assert out.states["completed"] == n
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lease tokens are '<worker name>:<counter>' (worker.py _sync); with an explicit Worker(name=...) "
-    "two processes of the same name (replicas, or a restart) hand out identical tokens, so a stale "
-    "worker's late completion matches the new lease and is accepted while the new run is still going"))
 def test_stale_worker_cannot_finish_a_lease_of_a_same_named_worker(fleet: Fleet,
                                                                    fclient: rediq.Client) -> None:
     """Worker "w" (A) is frozen mid-job; the job is recovered; a new process also named
