@@ -6,11 +6,10 @@ import time
 from typing import Any, Iterable, Sequence
 
 import redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from . import commands as C
 from ._connect import connect
+from ._retry import connection_options
 from ._scripts import run_call, run_call_replicated
 from .errors import RedisUnavailable
 from .job import Job, JobInfo, parse_job_info
@@ -27,16 +26,6 @@ def slot_moving(exc: BaseException) -> bool:
     stopped following ("TTL exhausted"). Such a call is safe to repeat."""
     return isinstance(exc, redis.exceptions.TryAgainError) or (
         type(exc) is redis.exceptions.ClusterError and "TTL exhausted" in str(exc))
-
-
-def connection_options() -> dict[str, Any]:
-    """redis-py options rediq uses: bytes replies, bounded retries on connection errors."""
-    return {
-        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.02), retries=25),
-        "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
-        "socket_connect_timeout": 5.0,
-        "health_check_interval": 30,
-    }
 
 
 def check_bytes_replies(r: Any) -> None:

@@ -10,6 +10,7 @@ import redis
 
 import rediq
 from rediq import commands as C
+from rediq._retry import SOCKET_TIMEOUT
 from rediq._scripts import SCRIPTS
 from rediq._server import EmbeddedServer
 
@@ -115,22 +116,25 @@ def test_claim_whose_reply_is_lost_orphans_no_job(fault_server: EmbeddedServer,
         client.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "client.connection_options sets no socket_timeout (nor keepalive): on a silent partition every "
-    "worker call blocks in recv() with no error and no log line, for as long as the OS keeps the "
-    "dead TCP connection (minutes); the keeper's heartbeats hang the same way"))
 def test_worker_reports_a_silent_partition_within_a_few_leases(
         fleet: Fleet, fclient: rediq.Client, proxies: list[Proxy]) -> None:
-    """Every byte to Redis swallowed (no reset, no refusal): within a few leases the
-    worker says so in its log, instead of hanging silently."""
+    """Every byte to Redis swallowed (no reset, no refusal): within the socket timeout
+    (a few leases) the worker says so in its log instead of hanging silently, and once
+    the link heals it goes on and every job completes."""
     cfg = {QUEUE: queue_config(concurrency=2, lease=1.0)}
-    enqueue_workload(fclient, 200, {"sleep": 0.05})
+    ids = enqueue_workload(fclient, 200, {"sleep": 0.05})
     link = proxies.new()  # type: ignore[attr-defined]
     w = fleet.start(cfg, url=link.url)
     wait_until(lambda: len(fleet.executions()) > 5, 20, "the worker to run jobs")
     before = w.log().count("WARNING")
     link.blackhole()
     try:
-        wait_until(lambda: w.log().count("WARNING") > before, 6.0, "a warning in the worker log")
+        wait_until(lambda: w.log().count("WARNING") > before, SOCKET_TIMEOUT + 4.0,
+                   "a warning in the worker log")
+        assert "Redis call failed" in w.log()
     finally:
         link.heal()
+    wait_until(lambda: fclient.queue(QUEUE).counts()["completed"] == len(ids), 90,
+               "the worker to finish every job after the link healed")
+    out = check_outcomes(fclient, ids, fleet.executions())
+    assert not out.problems, out.problems[:20]
