@@ -42,9 +42,24 @@ def flatten(path: Path, seen: set[str] | None = None) -> str:
     return "".join(out)
 
 
+def split_shebang(text: str) -> tuple[str, str]:
+    """Split a leading ``#!lua flags=...`` line (Redis 7 script flags) from the rest."""
+    if text.startswith("#!"):
+        line, _, rest = text.partition("\n")
+        return line + "\n", rest
+    return "", text
+
+
 def build() -> dict[str, str]:
-    """Return {dist file name: flattened text} for every top-level script."""
-    return {p.name: BANNER.format(name=p.name) + flatten(p) for p in sorted(HERE.glob("*-*.lua"))}
+    """Return {dist file name: flattened text} for every top-level script.
+
+    A script's shebang line, if it has one, stays the first line (Redis reads flags
+    only there); the banner follows it."""
+    out = {}
+    for p in sorted(HERE.glob("*-*.lua")):
+        shebang, body = split_shebang(flatten(p))
+        out[p.name] = shebang + BANNER.format(name=p.name) + body
+    return out
 
 
 def main(argv: list[str]) -> int:

@@ -7,6 +7,9 @@
     the active zset; its start time counts against the rate limit.
   - When the call took `max` jobs and more wait, leaves a wake-up token so another
     idle worker wakes up.
+  - Reads the records of the jobs it picks before it removes them from their lists:
+    a record this node cannot read (Redis Cluster, the slot half migrated) makes it
+    claim nothing, with next_ms 100.
 KEYS:
   1 meta     hash  {prefix:queue}:meta
   2 wait     list  {prefix:queue}:wait

@@ -8,6 +8,9 @@
     the active zset; its start time counts against the rate limit.
   - When the call took `max` jobs and more wait, leaves a wake-up token so another
     idle worker wakes up.
+  - Reads the records of the jobs it picks before it removes them from their lists:
+    a record this node cannot read (Redis Cluster, the slot half migrated) makes it
+    claim nothing, with next_ms 100.
 KEYS:
   1 meta     hash  {prefix:queue}:meta
   2 wait     list  {prefix:queue}:wait
@@ -114,13 +117,18 @@ end
 -- times inside the window), takes positive priorities, then the FIFO list, then
 -- negative priorities. Returns {status, next_ms, id, runs, data, attempt, timeout_ms, ...}.
 -- next_ms: ms until a retry can succeed (rate window, next delayed job), -1 unknown.
+-- A record this node cannot read (Redis Cluster, slot half migrated) claims nothing
+-- and changes nothing but due delayed jobs; next_ms is then SLOT_MOVING_RETRY_MS.
+local SLOT_MOVING_RETRY_MS = 100 -- next_ms of a claim that found a record on another node
 local function claim_jobs(k, base, m, now, max, token, lease_ms)
   if m[1] and m[1] ~= PROTOCOL_VERSION then check_version(k.meta, false) end
   local due = redis.call('ZRANGE', k.delayed, '-inf', now, 'BYSCORE', 'LIMIT', 0, 1000)
   for i = 1, #due do
-    redis.call('ZREM', k.delayed, due[i])
     local jk = job_key(base, due[i])
-    if redis.call('EXISTS', jk) == 1 then -- a removed job leaves a stray id: drop it
+    local e = redis.pcall('EXISTS', jk) -- an error: the record is on another node (slot moving)
+    if type(e) == 'table' then break end
+    redis.call('ZREM', k.delayed, due[i])
+    if e == 1 then -- a removed job leaves a stray id: drop it
       redis.call('HSET', jk, 'state', 'waiting')
       push_waiting(k.wait, k.prio, k.meta, due[i], redis.call('HGET', jk, 'priority'), false)
     end
@@ -145,27 +153,39 @@ local function claim_jobs(k, base, m, now, max, token, lease_ms)
     if free <= 0 then return {CODES.RATE_LIMITED, first + period - now} end
     n = math.min(n, free)
   end
-  local ids = {}
+  -- pick the ids without removing them: positive priorities (ranks 0..hi-1 of prio),
+  -- then the FIFO list, then the rest of prio (priority <= 0, contiguous ranks)
+  local ids, hi, fifo = {}, 0, 0
   local top = redis.call('ZRANGE', k.prio, 0, n - 1, 'WITHSCORES')
   for i = 1, #top, 2 do
     if tonumber(top[i + 1]) >= 0 then break end
-    ids[#ids + 1] = top[i]
-  end
-  if #ids > 0 then redis.call('ZREMRANGEBYRANK', k.prio, 0, #ids - 1) end
-  if #ids < n then
-    local got = redis.call('LPOP', k.wait, n - #ids)
-    if got then for i = 1, #got do ids[#ids + 1] = got[i] end end
+    ids[#ids + 1], hi = top[i], hi + 1
   end
   if #ids < n then
-    local low = redis.call('ZPOPMIN', k.prio, n - #ids)
-    for i = 1, #low, 2 do ids[#ids + 1] = low[i] end
+    local got = redis.call('LRANGE', k.wait, 0, n - #ids - 1)
+    for i = 1, #got do ids[#ids + 1] = got[i] end
+    fifo = #got
   end
+  if #ids < n then
+    local low = redis.call('ZRANGE', k.prio, hi, hi + n - #ids - 1)
+    for i = 1, #low do ids[#ids + 1] = low[i] end
+  end
+  -- read every record before removing or writing anything; pcall, as a key of another
+  -- type is no job record (a stray, dropped below)
+  local recs = {}
+  for i = 1, #ids do
+    local f = redis.pcall('HMGET', job_key(base, ids[i]), 'runs', 'data', 'attempts_made', 'timeout_ms')
+    if f.err and not string.find(f.err, 'WRONGTYPE', 1, true) then
+      return {status, SLOT_MOVING_RETRY_MS} -- this node cannot read it: its slot is migrating
+    end
+    recs[i] = f
+  end
+  if #ids - fifo > 0 then redis.call('ZREMRANGEBYRANK', k.prio, 0, #ids - fifo - 1) end
+  if fifo > 0 then redis.call('LPOP', k.wait, fifo) end
   local reply, leases, starts = {status, next_ms}, {}, {}
   for i = 1, #ids do
-    local id = ids[i]
+    local id, f = ids[i], recs[i]
     local jk = job_key(base, id)
-    -- pcall: a key of another type is no job record; it must not abort the batch after the pops
-    local f = redis.pcall('HMGET', jk, 'runs', 'data', 'attempts_made', 'timeout_ms')
     if not f.err and (f[1] or f[2] or redis.call('EXISTS', jk) == 1) then -- no runs/data: runs, fails visibly
       local attempt = (tonumber(f[3]) or 0) + 1
       redis.call('HSET', jk, 'state', 'active', 'token', token, 'attempts_made', attempt,

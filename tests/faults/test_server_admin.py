@@ -124,10 +124,6 @@ def test_workers_drain_a_full_redis_and_enqueue_works_again(
     assert set(acked) <= ran
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "heartbeat-1's first write is ZADD XX (a deny-oom command), so at maxmemory (noeviction) Redis "
-    "refuses every lease renewal: a job running longer than its lease is recovered as stalled "
-    "and run again although its worker is alive and renewing"))
 def test_leases_are_renewed_when_redis_is_at_maxmemory(full_redis: redis.Redis, fleet: Fleet,
                                                        fclient: rediq.Client) -> None:
     """A job running three leases long on a healthy worker while Redis is full: its lease

@@ -43,6 +43,17 @@ def test_heartbeat_after_recovery_does_not_revive_the_old_lease(lua: Lua) -> Non
     assert lua.zset("active") == [] and lua.lst("wait") == ["a"]
 
 
+def test_heartbeat_keeps_a_lease_whose_record_is_absent_but_still_active(lua: Lua) -> None:
+    """What a half-migrated cluster slot looks like (active set moved, record not yet):
+    the live lease is extended, not reported lost; a lease no longer active still is."""
+    lua.add(T0, "a", "b")
+    lua.claim(T0, 2, "t1", 1000)
+    lua.r.delete(key("job:a"))
+    lua("remove-6", "b", "1")
+    assert lua("heartbeat-1", T0 + 10, 5000, "a", "t1", "b", "t1") == ["b"]
+    assert lua.zset("active") == [("a", T0 + 5010)]
+
+
 def test_heartbeat_with_no_jobs_is_a_no_op(lua: Lua) -> None:
     assert lua("heartbeat-1", T0, 1000) == []
     assert lua.all_keys() == []

@@ -23,9 +23,9 @@ T0 = 1_000_000
 KEY_ARGS = {
     "DEL": "all", "EXISTS": "all", "TIME": "none",
     **{c: "first" for c in (
-        "HSET", "HGET", "HMGET", "HINCRBY", "HDEL", "HEXISTS", "ZADD", "ZREM", "ZRANGE",
+        "HSET", "HGET", "HMGET", "HINCRBY", "HDEL", "HEXISTS", "ZADD", "ZREM", "ZRANGE", "ZSCORE",
         "ZCARD", "ZPOPMIN", "ZREMRANGEBYRANK", "LPOP", "RPUSH", "LPUSH", "LLEN", "LINDEX",
-        "LREM", "PEXPIRE")},
+        "LREM", "LRANGE", "PEXPIRE")},
 }
 
 PRELUDE = """
@@ -61,12 +61,20 @@ local redis = setmetatable({
 """ % {"spec": ", ".join(f"{c} = '{h}'" for c, h in KEY_ARGS.items())}
 
 
+def _behind_prelude(source: str) -> str:
+    """The script with the prelude in front, after its flags line (which must stay first)."""
+    if source.startswith("#!"):
+        first, _, rest = source.partition("\n")
+        return first + "\n" + PRELUDE + rest
+    return PRELUDE + source
+
+
 class CheckedLua(Lua):
     """The Lua harness, with every script source behind the key-checking prelude."""
 
     def __init__(self, r: redis.Redis, base: str = BASE) -> None:
         super().__init__(r, base)
-        self.src = {n: PRELUDE + s for n, s in self.src.items()}
+        self.src = {n: _behind_prelude(s) for n, s in self.src.items()}
         self.sha = {n: hashlib.sha1(s.encode()).hexdigest() for n, s in self.src.items()}
 
 
