@@ -9,6 +9,7 @@ Example::
 
     rediq bench --quick
     rediq bench --scenarios drain,latency --compare bench/results/old.json
+    rediq bench --peers rq,arq,saq,dramatiq,huey,taskiq,celery,bullmq
 """
 
 from __future__ import annotations
@@ -49,6 +50,16 @@ def _parser() -> argparse.ArgumentParser:
                    "it; OLD.json NEW.json: compare two files without running")
     p.add_argument("--no-progress", action="store_true", help="no progress output")
     p.add_argument("--fail-on-missed", action="store_true", help="exit 1 when a target is missed")
+    p.add_argument("--peers", metavar="LIST", help="also run the enqueue, enqueue_many, drain "
+                   "and latency scenarios through these queues on the same server, with the "
+                   "same concurrency (rediq[peers] installs them): "
+                   "rq,arq,saq,dramatiq,huey,taskiq,celery,bullmq or all")
+    p.add_argument("--peer-python", action="append", metavar="[PEER=]PYTHON",
+                   help="interpreter that runs the peers (default this one), or one peer "
+                   "(e.g. arq=/venv-arq/bin/python for a peer whose requirements clash); "
+                   "repeatable")
+    p.add_argument("--peer-seconds", type=float, help="longest wait for a peer's drain to "
+                   "finish (default 60, --quick 15); a slower peer's row covers the jobs done")
     return p
 
 
@@ -57,11 +68,12 @@ def _sizes(args: argparse.Namespace) -> Any:
 
     sizes = Sizes.quick() if args.quick else Sizes()
     for opt, attr in (("jobs", "jobs"), ("workers", "workers"), ("concurrency", "concurrency"),
-                      ("batch", "batch"), ("rate", "latency_rate"), ("seconds", "latency_seconds")):
+                      ("batch", "batch"), ("rate", "latency_rate"), ("seconds", "latency_seconds"),
+                      ("peer_seconds", "peer_seconds")):
         value = getattr(args, opt)
         if value is not None:
             if value <= 0:
-                raise SystemExit(f"rediq bench: --{opt} must be positive")
+                raise SystemExit(f"rediq bench: --{opt.replace('_', '-')} must be positive")
             setattr(sizes, attr, value)
     return sizes
 
@@ -86,11 +98,39 @@ def _scenario_functions() -> dict[str, Callable[..., Any]]:
             "scaling": scenarios.scaling, "payload": scenarios.payload, "codec": scenarios.codec}
 
 
+def _check_peers(url: str, args: argparse.Namespace, sizes: Any, doc: dict[str, Any]) -> list[Any]:
+    """Check the peers of ``--peers``; record and print which run and why others do not."""
+    from .peers.run import PEER_SCENARIOS, PeerSetup, check, parse_peers, parse_pythons
+
+    names, pythons = parse_peers(args.peers), parse_pythons(args.peer_python)
+    env = doc["environment"]
+    scenarios = [n.strip() for n in args.scenarios.split(",")]
+    if not any(sc in scenarios for sc in PEER_SCENARIOS):
+        why = f"none of the peer scenarios ({', '.join(PEER_SCENARIOS)}) was selected"
+        setups = [PeerSetup(n, "", reason=why) for n in names]
+    elif env.get("redis_mode") == "cluster" or not url.startswith(("redis://", "rediss://")):
+        why = "the peers need a plain redis:// or rediss:// server (not a cluster or sentinel)"
+        setups = [PeerSetup(n, "", reason=why) for n in names]
+    else:
+        setups = check(names, pythons, url, sizes)
+    doc["peers"] = [s.describe() for s in setups]
+    ran = [f"{s.name} {s.versions.get(s.name, '?')}" for s in setups if s.ok]
+    print(f"peers: {', '.join(ran) or 'none can run'}", flush=True)
+    for s in setups:
+        if not s.ok:
+            doc["skipped"].append({"scenario": f"peer {s.name}", "reason": s.reason})
+            print(f"  skipped peer {s.name}: {s.reason}", flush=True)
+    return setups
+
+
 def _run_all(url: str, server_binary: str | None, names: list[str], args: argparse.Namespace,
              doc: dict[str, Any], results: list[Any]) -> None:
-    """Run the scenarios ``names``, appending their rows to ``results`` as they finish."""
-    import redis
+    """Run the scenarios ``names``, appending their rows to ``results`` as they finish.
+
+    Then, with ``--peers``, run the peers through the peer scenarios among ``names``.
+    """
     import rediq
+    import redis
 
     from . import output
     from .runner import PREFIX, Bench, BenchError
@@ -101,6 +141,7 @@ def _run_all(url: str, server_binary: str | None, names: list[str], args: argpar
     client = rediq.Client.from_url(url, prefix=PREFIX)
     doc["environment"] = environment(stats, url, server_binary)
     output.print_environment(doc["environment"])
+    setups = _check_peers(url, args, _sizes(args), doc) if args.peers else []
     functions = _scenario_functions()
     with output.progress(not args.no_progress) as progress:
         bench = Bench(url, client, stats, _sizes(args), progress)
@@ -117,6 +158,10 @@ def _run_all(url: str, server_binary: str | None, names: list[str], args: argpar
                 doc["failed"].append({"scenario": name, "reason": f"{type(exc).__name__}: {exc}"})
             finally:
                 bench.cleanup()
+        if any(s.ok for s in setups):
+            from .peers.run import run_peers
+
+            results += run_peers(bench, setups, names, server_binary is not None, doc)
     client.close()
     stats.close()
 
@@ -140,20 +185,32 @@ def _write(doc: dict[str, Any], results: list[Any], args: argparse.Namespace) ->
 
     doc["results"] = _clean([r.as_dict() for r in results])
     doc["targets"] = _clean(evaluate(results))
+    table = output.comparison(results, doc) if doc.get("peers") else []
+    if len(table) > 1:  # rediq and at least one peer
+        doc["comparison"] = _clean(table)
     doc["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     json_path = Path(args.json) if args.json else _default_json()
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(doc, indent=1, default=str, allow_nan=False), encoding="utf-8")
     report_path = Path(args.report) if args.report else json_path.with_suffix(".html")
-    cells = output.rows(results)
+    cells = output.rows(output.ordered(results))
     write_report(report_path, doc, cells)
+    markdown = None
+    if doc.get("comparison"):
+        markdown = json_path.with_suffix(".peers.md")
+        markdown.write_text(output.comparison_markdown(doc["comparison"], doc["environment"],
+                                                       doc.get("sizes") or {}), encoding="utf-8")
     output.print_results(results)
+    if doc.get("comparison"):
+        output.print_comparison_table(doc["comparison"])
     output.print_targets(doc["targets"])
     for item in doc["skipped"]:
         print(f"skipped {item['scenario']}: {item['reason']}")
     for item in doc["failed"]:
         print(f"FAILED {item['scenario']}: {item['reason']}")
     print(f"results: {json_path}\nreport:  {report_path}")
+    if markdown is not None:
+        print(f"peers:   {markdown} (the comparison as Markdown)")
     return str(json_path)
 
 
@@ -170,6 +227,19 @@ def main(argv: list[str] | None = None) -> int:
         print("rediq bench: --compare takes OLD.json, or OLD.json NEW.json", file=sys.stderr)
         return 2
     old = load(args.compare[0]) if args.compare else None
+    if args.peers:
+        try:
+            from .peers.run import parse_peers, parse_pythons
+        except ImportError as exc:
+            print(f"rediq bench: --peers needs the package rediq_bench.peers, which this "
+                  f"installation lacks ({exc})", file=sys.stderr)
+            return 2
+        try:
+            parse_peers(args.peers)
+            parse_pythons(args.peer_python)
+        except ValueError as exc:
+            print(f"rediq bench: {exc}", file=sys.stderr)
+            return 2
     names = [n.strip() for n in args.scenarios.split(",") if n.strip()]
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown or not names:

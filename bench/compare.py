@@ -12,7 +12,8 @@ __all__ = ["load", "flatten", "compare", "print_comparison"]
 
 ENV_KEYS = ("rediq_version", "codec_implementation", "redis_version", "server_name",
             "python_version", "cpu_model", "cpu_count", "server")
-SKIP = {"curves", "notes", "by_command_per_job", "idle_by_command", "raw", "mem_kind",
+SKIP = {"curves", "notes", "by_command_per_job", "idle_by_command", "raw", "mem_kind", "workers",
+        "cut_short_after_s",
         # settings of the run, not measurements
         "processes", "concurrency", "queues", "batch", "rate_max", "rate_period_s",
         "rate_configured", "configured_per_s", "idle_seconds", "server_records_read", "bytes"}
@@ -45,7 +46,10 @@ def flatten(doc: dict[str, Any]) -> dict[str, float]:
     """{"scenario | case | figure": value} for every number of every row."""
     out: dict[str, float] = {}
     for row in doc["results"]:
+        system = row.get("system", "rediq")
         key = f"{row['scenario']} | {row['case']}"
+        if system != "rediq":
+            key = f"{system}: {key}"
         if row.get("jobs_per_s") is not None:
             out[f"{key} | jobs_per_s"] = float(row["jobs_per_s"])
         figures: dict[str, float] = {}

@@ -13,7 +13,8 @@ from typing import Any, Iterator
 from .runner import Progress, Result
 
 __all__ = ["progress", "print_environment", "print_results", "print_targets", "print_table",
-           "fmt", "detail"]
+           "fmt", "detail", "ordered", "comparison", "comparison_markdown", "comparison_cells", "print_comparison_table",
+           "COMPARISON_HEADERS", "COMPARISON_LEGEND", "REDIQ_GUARANTEE"]
 
 try:
     import rich  # noqa: F401
@@ -83,7 +84,8 @@ def rows(results: list[Result]) -> list[list[str]]:
         c = r.cost.per_job() if r.cost else {}
         mem = c.get("mem_bytes_per_job")
         mem_s = f"{fmt(mem, 0)} ({c['mem_kind']})" if mem is not None else "-"
-        out.append([r.scenario, r.case, fmt(r.jobs) if r.jobs else "-", fmt(r.throughput), detail(r),
+        scenario = r.scenario if r.system == "rediq" else f"{r.system}: {r.scenario}"
+        out.append([scenario, r.case, fmt(r.jobs) if r.jobs else "-", fmt(r.throughput), detail(r),
                     fmt(c.get("commands_per_job")), fmt(c.get("script_calls_per_job"), 2),
                     fmt(c.get("redis_cpu_us_per_job")), mem_s])
     return out
@@ -96,8 +98,9 @@ def print_table(title: str, headers: tuple[str, ...] | list[str], cells: list[li
     if Console is not None:
         table = Table(title=title, title_justify="left", show_lines=False)
         for i, h in enumerate(headers):
+            longest = max([len(h)] + [len(row[i]) for row in cells])
             table.add_column(h, justify="right" if i in right else "left",
-                             overflow="fold", no_wrap=i in right)
+                             overflow="fold", no_wrap=i in right, min_width=min(longest, 14))
         for row in cells:
             table.add_row(*row)
         Console(width=max(_console_width(), 160)).print(table)
@@ -121,10 +124,129 @@ def _console_width() -> int:
     return shutil.get_terminal_size((160, 40)).columns
 
 
+def ordered(results: list[Result]) -> list[Result]:
+    """rediq's rows, then the peers' (each peer's together, in the order they ran)."""
+    return [r for r in results if r.system == "rediq"] + [r for r in results
+                                                          if r.system != "rediq"]
+
+
 def print_results(results: list[Result]) -> None:
-    """Print the results table: throughput with the server cost beside it."""
+    """Print the results table (rediq's rows and, after them, the peers')."""
     print_table("rediq bench: results (server cost per job beside every throughput)", HEADERS,
-                rows(results), right={2, 3, 5, 6, 7, 8})
+                rows(ordered(results)), right={2, 3, 5, 6, 7, 8})
+
+
+REDIQ_GUARANTEE = "at least once (leases, acknowledgement, stall recovery)"
+COMPARISON_HEADERS = ("queue", "delivery", "drain jobs/s", "drain CPU us/job", "drain cmds/job",
+                      "enqueue jobs/s", "bulk jobs/s", "p50 / p99 ms", "idle cmd/s", "B/job")
+COMPARISON_LEGEND = (
+    "delivery: the guarantee each queue gives with its defaults; drain: jobs/s draining "
+    "pre-enqueued no-op jobs, with the Redis CPU time (INFO used_cpu) and commands (INFO "
+    "commandstats, script bodies included) per job; enqueue: one job per call, one client; "
+    "bulk: the queue's bulk-enqueue API; p50 / p99: enqueue to completion at a steady rate; "
+    "idle cmd/s: commands idle workers send; B/job: Redis memory per waiting job")
+
+
+def _pick(results: list[Result], system: str, scenario: str) -> Result | None:
+    for r in results:
+        if r.system == system and r.scenario == scenario:
+            return r
+    return None
+
+
+def comparison(results: list[Result], doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """rediq and every peer that ran, one dict each: the figures of the comparison table."""
+    peers = {p["peer"]: p for p in doc.get("peers") or []}
+    systems = ["rediq"] + [p for p in peers if any(r.system == p for r in results)]
+    env = doc.get("environment") or {}
+    out = []
+    for system in systems:
+        drain = _pick(results, system, "drain")
+        enq = _pick(results, system, "enqueue")
+        bulk = _pick(results, system, "enqueue_many")
+        lat = _pick(results, system, "latency")
+        dc = drain.cost.per_job() if drain and drain.cost else {}
+        mem = enq.cost.per_job().get("mem_bytes_per_job") if enq and enq.cost else None
+        if mem is None and drain and drain.cost:
+            mem = dc.get("mem_bytes_per_job")
+        done = lat.figures["enqueue_to_complete_ms"] if lat else {}
+        info = peers.get(system, {})
+        if system == "rediq":
+            version = str(env.get("rediq_version", ""))
+            guarantee = REDIQ_GUARANTEE
+            s = doc.get("sizes") or {}
+            workers = f"rediq Worker, {s.get('workers', '?')} proc x{s.get('concurrency', '?')}"
+        else:
+            version = (info.get("versions") or {}).get(system, "")
+            guarantee = str(info.get("guarantee", ""))
+            workers = next((str(r.figures["workers"]) for r in (drain, lat)
+                            if r and r.figures.get("workers")), "")
+        out.append({
+            "queue": system, "version": version, "guarantee": guarantee,
+            "drain_jobs_per_s": drain.throughput if drain else None,
+            "drain_complete": bool(drain) and "completed" not in drain.figures,
+            "drain_redis_cpu_us_per_job": dc.get("redis_cpu_us_per_job"),
+            "drain_commands_per_job": dc.get("commands_per_job"),
+            "enqueue_jobs_per_s": enq.throughput if enq else None,
+            "enqueue_many_jobs_per_s": bulk.throughput if bulk else None,
+            "bulk_api": "enqueue_many" if system == "rediq" else info.get("bulk_api"),
+            "latency_p50_ms": done.get("p50"), "latency_p99_ms": done.get("p99"),
+            "latency_complete": bool(lat) and "completed" not in lat.figures,
+            "idle_commands_per_s": lat.figures.get("idle_commands_per_s") if lat else None,
+            "mem_bytes_per_waiting_job": mem, "workers": workers,
+        })
+    return out
+
+
+def comparison_cells(table: list[dict[str, Any]]) -> list[list[str]]:
+    """The comparison table's cells (strings), one row per queue."""
+    cells = []
+    for c in table:
+        drain = fmt(c["drain_jobs_per_s"])
+        if c["drain_jobs_per_s"] is not None and not c["drain_complete"]:
+            drain += " (cut short)"
+        bulk = fmt(c["enqueue_many_jobs_per_s"])
+        if c["enqueue_many_jobs_per_s"] is None and c["queue"] != "rediq":
+            bulk = "no bulk API" if not c.get("bulk_api") else "-"
+        lat = f"{fmt(c['latency_p50_ms'], 2)} / {fmt(c['latency_p99_ms'], 2)}"
+        if c["latency_p50_ms"] is not None and not c["latency_complete"]:
+            lat += " (fell behind)"
+        short = c["guarantee"].split(" (", 1)[0]
+        name = f"{c['queue']} {c['version']}".strip()
+        cells.append([name, short, drain, fmt(c["drain_redis_cpu_us_per_job"]),
+                      fmt(c["drain_commands_per_job"]), fmt(c["enqueue_jobs_per_s"]), bulk, lat,
+                      fmt(c["idle_commands_per_s"]), fmt(c["mem_bytes_per_waiting_job"], 0)])
+    return cells
+
+
+def comparison_markdown(table: list[dict[str, Any]], env: dict[str, Any],
+                        sizes: dict[str, Any]) -> str:
+    """The comparison as a Markdown table with the machine it ran on (for a README)."""
+    lines = ["| " + " | ".join(COMPARISON_HEADERS) + " |",
+             "| " + " | ".join(["---"] * 2 + ["---:"] * (len(COMPARISON_HEADERS) - 2)) + " |"]
+    lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |"
+              for row in comparison_cells(table)]
+    lines.append("")
+    lines.append(COMPARISON_LEGEND + ".")
+    lines.append("")
+    lines.append(f"{env.get('cpu_model')}, {env.get('cpus_usable')} usable CPUs; "
+                 f"{env.get('server_name')} {env.get('redis_version')} ({env.get('server')}); "
+                 f"Python {env.get('python_version')}; codec {env.get('codec_implementation')}; "
+                 f"{sizes.get('jobs')} jobs per drain, {sizes.get('workers')} worker process(es) "
+                 f"x concurrency {sizes.get('concurrency')}, latency at "
+                 f"{sizes.get('latency_rate')} jobs/s.")
+    lines.append("")
+    lines += [f"- {c['queue']}: {c['workers']}; {c['guarantee']}" for c in table]
+    return "\n".join(lines) + "\n"
+
+
+def print_comparison_table(table: list[dict[str, Any]]) -> None:
+    """Print rediq beside the peers, then how each one's workers ran."""
+    print_table("rediq beside the peers (same run, same server, same concurrency)",
+                COMPARISON_HEADERS, comparison_cells(table), right=set(range(2, 10)))
+    print(f"  {COMPARISON_LEGEND}")
+    for c in table:
+        print(f"  {c['queue']}: {c['workers']}; {c['guarantee']}")
 
 
 def print_targets(targets: list[dict[str, Any]]) -> None:
@@ -181,8 +303,13 @@ def progress(enabled: bool = True) -> Iterator[Progress]:
     if Console is None or not sys.stderr.isatty():
         yield _PlainProgress()
         return
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress as Bars, TextColumn,
-                               TimeElapsedColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.progress import Progress as Bars
 
     bars = Bars(TextColumn("{task.description:<44}"), BarColumn(), MofNCompleteColumn(),
                 TimeElapsedColumn(), console=Console(stderr=True), refresh_per_second=5)

@@ -7,11 +7,12 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from .output import HEADERS, fmt
+from .output import COMPARISON_HEADERS, COMPARISON_LEGEND, HEADERS, comparison_cells, fmt
 
 __all__ = ["write_report", "bar_chart", "line_chart"]
 
-COLORS = ("#3b6ea8", "#d9822b", "#2e8b57", "#b03a48", "#7a5195", "#5f6b6d")
+COLORS = ("#3b6ea8", "#d9822b", "#2e8b57", "#b03a48", "#7a5195", "#5f6b6d", "#c9a227",
+          "#1b9e9e", "#8c564b")
 CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border-bottom:1px solid #ddd;
 padding:3px 8px;text-align:left;vertical-align:top}td.n{text-align:right;white-space:nowrap}
@@ -25,8 +26,13 @@ def _svg(width: int, height: int, body: list[str], title: str) -> str:
             f'font-weight="600" font-size="14">{escape(title)}</text>{"".join(body)}</svg>')
 
 
-def bar_chart(title: str, bars: list[tuple[str, float | None]], unit: str, log: bool = False) -> str:
-    """Horizontal bars, one per (label, value); values that are None, NaN or <= 0 are left out."""
+def bar_chart(title: str, bars: list[tuple[str, float | None]], unit: str, log: bool = False,
+              highlight: str | None = None) -> str:
+    """Horizontal bars, one per (label, value); values that are None, NaN or <= 0 are left out.
+
+    Args:
+        highlight: bars whose label starts with it are drawn in a second colour.
+    """
     items = [(label, float(v)) for label, v in bars if v is not None and v == v and v > 0]
     if not items:
         return ""
@@ -45,9 +51,10 @@ def bar_chart(title: str, bars: list[tuple[str, float | None]], unit: str, log: 
     for i, (label, v) in enumerate(items):
         y = 30 + i * (bar_h + 6)
         w = max(scale(v), 1.0)
+        color = COLORS[1] if highlight and label.startswith(highlight) else COLORS[0]
         body.append(f'<text x="{left - 6}" y="{y + 14}" text-anchor="end">{escape(label)}</text>'
                     f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" '
-                    f'fill="{COLORS[0]}"/><text x="{left + w + 4:.1f}" y="{y + 14}">'
+                    f'fill="{color}"/><text x="{left + w + 4:.1f}" y="{y + 14}">'
                     f'{escape(fmt(v))} {escape(unit)}</text>')
     note = " (log scale)" if log else ""
     return _svg(width, 40 + len(items) * (bar_h + 6), body, title + note)
@@ -123,6 +130,41 @@ def _targets(targets: list[dict[str, Any]]) -> str:
     return "".join(out) + "</table>"
 
 
+def _peers_section(doc: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+    """rediq beside the peers: the table, bars per figure, latency curves per queue."""
+    table = doc.get("comparison")
+    if not table:
+        return []
+    out = ["<h2>rediq beside the peers</h2><small>same run, same server, same concurrency; "
+           "each peer with its defaults (see the notes of its rows and bench/peers/). "
+           "Server cost per job from INFO deltas, as for rediq.</small>",
+           _table(COMPARISON_HEADERS, comparison_cells(table), set(range(2, 10))),
+           f"<p><small>{escape(COMPARISON_LEGEND)}.</small></p>",
+           "<ul>" + "".join(f"<li><b>{escape(c['queue'])}</b>: {escape(c['workers'])}; "
+                            f"{escape(c['guarantee'])}</li>" for c in table) + "</ul>"]
+    for key, title, unit, log in (
+            ("drain_jobs_per_s", "drain", "jobs/s", False),
+            ("drain_redis_cpu_us_per_job", "Redis CPU per drained job", "us/job", False),
+            ("drain_commands_per_job", "Redis commands per drained job", "cmds/job", False),
+            ("enqueue_jobs_per_s", "enqueue, one job per call", "jobs/s", False),
+            ("enqueue_many_jobs_per_s", "bulk enqueue", "jobs/s", True),
+            ("latency_p99_ms", "latency enqueue to completion, p99", "ms", True)):
+        out.append(bar_chart(title, [(c["queue"], c.get(key)) for c in table], unit, log=log,
+                             highlight="rediq"))
+    curves = {}
+    for r in rows:
+        curve = (r.get("curves") or {}).get("enqueue_to_complete_ms")
+        if r["scenario"] == "latency" and curve:
+            curves[r.get("system", "rediq")] = [(v, float(i)) for i, v in enumerate(curve)]
+    out.append(line_chart("latency: enqueue to completion by queue (cumulative)", curves,
+                          "milliseconds (log scale)", "percentile", log_x=True))
+    skipped = [p for p in doc.get("peers") or [] if not p.get("ran")]
+    if skipped:
+        out.append("<p>Peers not run: " + "; ".join(
+            f"{escape(p['peer'])}: {escape(p['reason'])}" for p in skipped) + "</p>")
+    return out
+
+
 def write_report(path: Path, doc: dict[str, Any], cells: list[list[str]]) -> None:
     """Write the report of the run ``doc`` (the JSON document) to ``path``.
 
@@ -131,7 +173,8 @@ def write_report(path: Path, doc: dict[str, Any], cells: list[list[str]]) -> Non
         doc: the results document (environment, results, targets, skipped).
         cells: the results table as printed in the terminal.
     """
-    rows = doc["results"]
+    everything = doc["results"]
+    rows = [r for r in everything if r.get("system", "rediq") == "rediq"]
     named = [(f"{r['scenario']}: {r['case']}", r["jobs_per_s"]) for r in rows if r["jobs_per_s"]]
     cpu = [(f"{r['scenario']}: {r['case']}", (r["server"] or {}).get("redis_cpu_us_per_job"))
            for r in rows if r.get("server")]
@@ -152,6 +195,7 @@ def write_report(path: Path, doc: dict[str, Any], cells: list[list[str]]) -> Non
              "<h2>Results</h2><small>server cost per job beside every throughput figure; "
              "memory is per waiting job (or per completed job kept, for latency)</small>",
              _table(HEADERS, cells, {2, 3, 5, 6, 7, 8}),
+             *_peers_section(doc, everything),
              "<h2>Targets</h2>", _targets(doc["targets"]),
              "<h2>Throughput by scenario</h2>", bar_chart("jobs/s", named, "jobs/s", log=True),
              bar_chart("Redis CPU per job", cpu, "us/job"),

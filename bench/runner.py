@@ -36,6 +36,8 @@ class Sizes:
         rate_period: rate-limit scenario: window length in seconds.
         rate_windows: rate-limit scenario: windows' worth of jobs enqueued.
         codec_seconds: seconds per (codec, operation, size) cell of the codec micro-benchmark.
+        peer_seconds: ``--peers``: the longest a peer's drain (or the catch-up after its
+            latency run) is waited for; a slower peer's row covers the jobs done by then.
     """
 
     jobs: int = 20_000
@@ -49,12 +51,13 @@ class Sizes:
     rate_period: float = 0.5
     rate_windows: int = 10
     codec_seconds: float = 0.25
+    peer_seconds: float = 60.0
 
     @classmethod
     def quick(cls) -> Sizes:
         """A CI-sized run (about 20 s in all)."""
         return cls(jobs=5000, latency_seconds=2.0, idle_seconds=1.0, rate_max=20,
-                   rate_period=0.25, rate_windows=6, codec_seconds=0.05)
+                   rate_period=0.25, rate_windows=6, codec_seconds=0.05, peer_seconds=15.0)
 
 
 @dataclass(slots=True)
@@ -70,6 +73,7 @@ class Result:
         cost: server-side cost of the measured window (None: no Redis involved).
         notes: remarks worth printing.
         curves: {name: quantile curve (101 points, ms)} for the report's plots.
+        system: "rediq", or the peer queue the row measured (``--peers``).
     """
 
     scenario: str
@@ -80,10 +84,11 @@ class Result:
     cost: Cost | None = None
     notes: list[str] = field(default_factory=list)
     curves: dict[str, list[float]] = field(default_factory=dict)
+    system: str = "rediq"
 
     def as_dict(self) -> dict[str, Any]:
         """The row as plain JSON data."""
-        return {"scenario": self.scenario, "case": self.case, "jobs": self.jobs,
+        return {"system": self.system, "scenario": self.scenario, "case": self.case, "jobs": self.jobs,
                 "jobs_per_s": None if self.throughput is None else round(self.throughput, 1),
                 "figures": self.figures, "server": self.cost.as_dict() if self.cost else None,
                 "notes": self.notes, "curves": self.curves}
