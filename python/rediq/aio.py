@@ -16,7 +16,7 @@ import redis.asyncio as aredis
 
 from . import commands as C
 from ._connect import connect_async
-from ._retry import connection_options
+from ._options import connection_options
 from ._scripts import SCRIPTS, check_replicas, map_response_error
 from .client import SLOT_MOVING_RETRY, check_bytes_replies, slot_moving
 from .errors import JobTimeout, RedisUnavailable
@@ -51,7 +51,7 @@ class AsyncClient:
     def from_url(cls, url: str, *, prefix: str = "rediq", max_payload: int = C.DEFAULT_MAX_PAYLOAD,
                  wait_replicas: int = 0, wait_timeout: float = 1.0, **redis_kwargs: Any) -> AsyncClient:
         """Connect to the URLs :meth:`rediq.Client.from_url` takes (plain, cluster, sentinel)."""
-        options = connection_options(asyncio=True) | redis_kwargs
+        options = connection_options(url, asyncio=True) | redis_kwargs
         options["decode_responses"] = False
         return cls(connect_async(url, options), prefix=prefix, max_payload=max_payload,
                    wait_replicas=wait_replicas, wait_timeout=wait_timeout)

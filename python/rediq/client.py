@@ -9,7 +9,7 @@ import redis
 
 from . import commands as C
 from ._connect import connect
-from ._retry import connection_options
+from ._options import connection_options
 from ._scripts import run_call, run_call_replicated
 from .errors import RedisUnavailable
 from .job import Job, JobInfo, parse_job_info
@@ -70,7 +70,7 @@ class Client:
         """Connect to a URL: ``redis://``, ``rediss://``, ``unix://``, a Redis Cluster
         (``redis+cluster://h:p[,h:p...]``) or a Sentinel-managed master
         (``redis+sentinel://h:p[,h:p...]/service_name[?db=N&sentinel_password=...]``)."""
-        options = connection_options() | redis_kwargs
+        options = connection_options(url) | redis_kwargs
         options["decode_responses"] = False
         client = cls(connect(url, options), prefix=prefix, max_payload=max_payload,
                      wait_replicas=wait_replicas, wait_timeout=wait_timeout)

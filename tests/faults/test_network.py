@@ -10,7 +10,7 @@ import redis
 
 import rediq
 from rediq import commands as C
-from rediq._retry import SOCKET_TIMEOUT
+from rediq._options import SOCKET_TIMEOUT
 from rediq._scripts import SCRIPTS
 from rediq._server import EmbeddedServer
 
