@@ -43,8 +43,8 @@ def async_twin(client: Client) -> AsyncClient:
         kwargs.pop("host", None)
         kwargs.pop("port", None)
         nodes = [ClusterNode(n.host, n.port) for n in r.get_primaries()]
-        return AsyncClient(RedisCluster(startup_nodes=nodes, **kwargs), prefix=client.prefix,
-                           max_payload=client.max_payload)
+        cluster: Any = RedisCluster(startup_nodes=nodes, **kwargs)   # AsyncClient takes either
+        return AsyncClient(cluster, prefix=client.prefix, max_payload=client.max_payload)
     pool = client.redis.connection_pool
     kwargs = {k: v for k, v in pool.connection_kwargs.items() if k in _SAFE_KWARGS}
     cls = pool.connection_class

@@ -62,4 +62,4 @@ class AsyncJobContext(JobContext):
     async def progress(self, value: Any) -> bool:  # type: ignore[override]
         """Store a progress value on the job record (progress-1); False if the lease is gone."""
         call = C.build_progress(self._queue.keys, self.id, self._token, codec.encode(value))
-        return int(await self.client.run(call)) == 0  # type: ignore[misc]
+        return int(await self.client.run(call)) == 0

@@ -9,6 +9,7 @@ when there is nothing to claim.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import itertools
 import logging
@@ -181,7 +182,7 @@ class Worker:
         return old
 
     def _setup(self) -> None:
-        pool = getattr(self.client.redis, "connection_pool", None)   # none on a cluster client
+        pool: Any = getattr(self.client.redis, "connection_pool", None)   # none on a cluster client
         need = sum(qs.config.concurrency for qs in self._queues) + 8
         if getattr(pool, "max_connections", None) is not None and pool.max_connections < need:
             pool.max_connections = need
@@ -205,7 +206,7 @@ class Worker:
         for qs in self._queues:
             groups.setdefault(wait_group(r, qs.q.keys.wake), []).append(qs)
         self._waiters = [
-            (Waiter(lambda k=members[0].q.keys.wake: wait_connection(r, k), self._events), members)
+            (Waiter(functools.partial(wait_connection, r, members[0].q.keys.wake), self._events), members)
             for members in groups.values()]
         if any(self._is_async.values()):
             self._async_side()
