@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import logging
 import threading
@@ -28,11 +29,10 @@ from typing import Any, Callable
 import redis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
-from redis.connection import Encoder
 from redis.retry import Retry
 
 __all__ = ["LoggedRetry", "AsyncLoggedRetry", "LeanPacker", "connection_options", "SOCKET_TIMEOUT",
-           "QUIET"]
+           "QUIET", "FAILURES"]
 
 log = logging.getLogger("rediq")
 
@@ -71,6 +71,15 @@ class _Outage:
 
 OUTAGE = _Outage()
 
+#: Connection failures retried so far in this thread or task: a call that sees it change
+#: was repeated, and may have run on the server once before its repeat.
+FAILURES: contextvars.ContextVar[int] = contextvars.ContextVar("rediq_failures", default=0)
+
+
+def _failed(error: Exception) -> None:
+    FAILURES.set(FAILURES.get() + 1)
+    OUTAGE.failed(error)
+
 
 class LoggedRetry(Retry):
     """redis-py's Retry that reports outages in the log (see the module docstring)."""
@@ -78,7 +87,7 @@ class LoggedRetry(Retry):
     def call_with_retry(self, do: Callable[[], Any], fail: Callable[..., Any],
                         *args: Any, **kwargs: Any) -> Any:
         def failed(error: Exception, *rest: Any) -> Any:
-            OUTAGE.failed(error)
+            _failed(error)
             return fail(error, *rest)
 
         result = super().call_with_retry(do, failed, *args, **kwargs)
@@ -92,7 +101,7 @@ class AsyncLoggedRetry(AsyncRetry):
     async def call_with_retry(self, do: Callable[[], Any], fail: Callable[..., Any],
                               *args: Any, **kwargs: Any) -> Any:
         async def failed(error: Exception, *rest: Any) -> Any:
-            OUTAGE.failed(error)
+            _failed(error)
             result = fail(error, *rest)
             return await result if inspect.isawaitable(result) else result
 
@@ -108,7 +117,10 @@ class LeanPacker:
     DataError) go through redis-py's own encoder, so behaviour matches the default.
     """
 
-    _encoder = Encoder("utf-8", "strict", False)
+    def __init__(self) -> None:
+        from redis.connection import Encoder  # type: ignore[attr-defined]
+
+        self._encode: Callable[[Any], bytes] = Encoder("utf-8", "strict", False).encode  # type: ignore[no-untyped-call]
 
     def pack(self, *args: Any) -> list[bytes]:
         import hiredis
@@ -122,9 +134,9 @@ class LeanPacker:
         try:
             return [hiredis.pack_command(args)]
         except TypeError:
-            enc = self._encoder.encode
-            return [hiredis.pack_command(tuple(
-                bytes(a) if isinstance(a, (bytearray, memoryview)) else enc(a) for a in args))]
+            encoded: Any = tuple(bytes(a) if isinstance(a, (bytearray, memoryview)) else self._encode(a)
+                                 for a in args)
+            return [hiredis.pack_command(encoded)]
 
 
 def _hiredis() -> bool:

@@ -8,6 +8,7 @@ sans-I/O core); this module only awaits the I/O.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any, Iterable, Sequence
 
@@ -16,7 +17,8 @@ import redis.asyncio as aredis
 
 from . import commands as C
 from ._connect import connect_async
-from ._options import connection_options
+from ._lost_claims import NOT_FOUND, RELEASED, build_leased_for, build_release_of_lost, lease_token
+from ._options import FAILURES, connection_options
 from ._scripts import SCRIPTS, check_replicas, map_response_error
 from .client import SLOT_MOVING_RETRY, check_bytes_replies, slot_moving
 from .errors import JobTimeout, RedisUnavailable
@@ -24,6 +26,8 @@ from .job import _UNSET, JobInfo, outcome, parse_job_info, result_poll_delays
 from .keys import QueueKeys, validate_queue_name
 
 __all__ = ["AsyncClient", "AsyncQueue", "AsyncJob"]
+
+log = logging.getLogger("rediq")
 
 
 class AsyncClient:
@@ -67,7 +71,25 @@ class AsyncClient:
         """Run one script call (EVALSHA; on NOSCRIPT, EVAL). Raises RedisUnavailable.
 
         With ``replicated`` and ``wait_replicas`` set, WAIT for the replicas after it.
-        A call refused while its cluster slot migrates is repeated, as by the sync client."""
+        A call refused while its cluster slot migrates is repeated, and a claim repeated
+        after a connection error hands back what its first run leased, as by the sync client."""
+        token = lease_token(call)
+        if token is None:
+            return await self._run(call, replicated)
+        failures = FAILURES.get()
+        reply = await self._run(call, replicated)
+        if FAILURES.get() != failures:   # repeated after a connection error
+            try:
+                leased = await self._run(build_leased_for(call), False)
+                release = build_release_of_lost(call, reply, leased)
+                if release is not None:
+                    await self._run(release, False)
+                    log.warning(RELEASED, (len(release.args) - 1) // 3)
+            except (redis.RedisError, RedisUnavailable) as exc:
+                log.warning(NOT_FOUND, exc)
+        return reply
+
+    async def _run(self, call: C.Call, replicated: bool) -> Any:
         deadline, delay = 0.0, 0.02
         while True:
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Iterable, Sequence
 
@@ -9,13 +10,16 @@ import redis
 
 from . import commands as C
 from ._connect import connect
-from ._options import connection_options
+from ._lost_claims import NOT_FOUND, RELEASED, build_leased_for, build_release_of_lost, lease_token
+from ._options import FAILURES, connection_options
 from ._scripts import run_call, run_call_replicated
 from .errors import RedisUnavailable
 from .job import Job, JobInfo, parse_job_info
 from .keys import QueueKeys, validate_queue_name
 
 __all__ = ["Client", "Queue", "connection_options", "slot_moving", "SLOT_MOVING_RETRY"]
+
+log = logging.getLogger("rediq")
 
 SLOT_MOVING_RETRY = 10.0   # seconds a call keeps retrying while its queue's slot migrates
 
@@ -89,7 +93,29 @@ class Client:
 
         With ``replicated`` and ``wait_replicas`` set, WAIT for the replicas after it.
         On a cluster, a call refused while its slot migrates is repeated for up to
-        ``SLOT_MOVING_RETRY`` seconds (it never ran, so repeating it is safe)."""
+        ``SLOT_MOVING_RETRY`` seconds (it never ran, so repeating it is safe). A claim
+        repeated after a connection error hands back what its first run may have
+        leased (leased-1, release-5)."""
+        token = lease_token(call)
+        if token is None:
+            return self._run(call, replicated)
+        failures = FAILURES.get()
+        reply = self._run(call, replicated)
+        if FAILURES.get() != failures:   # repeated after a connection error
+            self._release_lost(call, reply)
+        return reply
+
+    def _release_lost(self, call: C.Call, reply: Any) -> None:
+        """Hand back the jobs a repeated claim's first run leased (see ``_lost_claims``)."""
+        try:
+            release = build_release_of_lost(call, reply, self._run(build_leased_for(call), False))
+            if release is not None:
+                self._run(release, False)
+                log.warning(RELEASED, (len(release.args) - 1) // 3)
+        except (redis.RedisError, RedisUnavailable) as exc:
+            log.warning(NOT_FOUND, exc)
+
+    def _run(self, call: C.Call, replicated: bool) -> Any:
         deadline, delay = 0.0, 0.02
         while True:
             try:

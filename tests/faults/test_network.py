@@ -91,15 +91,12 @@ def test_workers_do_not_busy_loop_while_redis_is_unreachable(
     assert out.states["completed"] == n
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Client.run retries a claim (claim-7, or complete-8 with its claim part) through redis-py's "
-    "Retry after a connection error; when the first call had already run on the server, the jobs "
-    "it leased are orphaned: active under a token no worker holds, then charged a stall (failed "
-    "outright at max_stalls) though they never started. Claims are not idempotent per token"))
 def test_claim_whose_reply_is_lost_orphans_no_job(fault_server: EmbeddedServer,
-                                                  proxies: list[Proxy]) -> None:
+                                                  proxies: list[Proxy],
+                                                  caplog: pytest.LogCaptureFixture) -> None:
     """The connection drops after the server ran a claim but before its reply arrived:
-    the client's retry must not leave the first claim's jobs leased to nobody."""
+    the client's retry must not leave the first claim's jobs leased to nobody; they go
+    back to waiting with no stall and no attempt counted."""
     link = proxies.new()  # type: ignore[attr-defined]
     client = rediq.Client.from_url(link.url)
     try:
@@ -112,6 +109,38 @@ def test_claim_whose_reply_is_lost_orphans_no_job(fault_server: EmbeddedServer,
         active = [m.decode() for m in client.redis.zrange(q.keys.active, 0, -1)]
         assert link.cut_next_reply_containing is None, "the proxy did not cut the claim"
         assert active == got, f"claimed {got}, but leased (active): {active}"
+        (lost,) = {"a", "b"} - set(got)   # the first run's job, handed back untouched
+        info = q.get(lost)
+        assert (info.state, info.attempts_made, info.stalls) == ("waiting", 0, 0), info
+        assert [x.decode() for x in client.redis.lrange(q.keys.wait, 0, -1)] == [lost]
+        assert "reply was lost" in caplog.text
+    finally:
+        client.close()
+
+
+def test_complete_and_claim_whose_reply_is_lost_orphans_no_job(
+        fault_server: EmbeddedServer, proxies: list[Proxy]) -> None:
+    """The same for complete-8 (finish one job, claim the next in one call): the repeat
+    finds the completion done (ALREADY_FINISHED, the result kept) and the first run's
+    claimed job goes back to waiting."""
+    link = proxies.new()  # type: ignore[attr-defined]
+    client = rediq.Client.from_url(link.url)
+    try:
+        q = client.queue(QUEUE)
+        q.enqueue_many([("rec", {}, {"job_id": i}) for i in ("a", "b", "c")])
+        assert [j.id for j in C.parse_claim(client.run(C.build_claim(q.keys, 1, "tok-0", 60_000))).jobs] == ["a"]
+        client.redis.script_load(SCRIPTS["complete-8"].source)
+        link.cut_next_reply_containing = SCRIPTS["complete-8"].sha.encode()
+        codes, res = C.parse_complete(client.run(
+            C.build_complete(q.keys, [("a", "tok-0", rediq.codec.encode("done"))], 1, "tok-1", 60_000)))
+        assert link.cut_next_reply_containing is None, "the proxy did not cut the call"
+        assert codes == [C.Code.ALREADY_FINISHED] and q.get("a").result == "done"
+        got = [j.id for j in res.jobs]
+        active = [m.decode() for m in client.redis.zrange(q.keys.active, 0, -1)]
+        assert len(got) == 1 and active == got, f"claimed {got}, but leased (active): {active}"
+        (lost,) = {"b", "c"} - set(got)
+        info = q.get(lost)
+        assert (info.state, info.attempts_made, info.stalls) == ("waiting", 0, 0), info
     finally:
         client.close()
 

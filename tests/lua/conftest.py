@@ -34,6 +34,7 @@ SCRIPT_KEYS: dict[str, list[str]] = {
                      "wake", "limit"],
     "progress-1": ["active"],
     "trim-3": ["meta", "completed", "failed"],
+    "leased-1": ["active"],
 }
 
 

@@ -125,6 +125,7 @@ def test_every_script_touches_only_declared_keys_and_job_records_of_its_tag(chec
     assert codes == [0, 0, 0] and len(claimed_ids(claim2)) == 3  # trims completed to 2
     for i in held[3:5]:
         assert lua("fail-7", T0 + 40, i, "t1", "err", "0.5", "1")[1] == "failed"  # trims failed
+    assert lua("leased-1", T0 + 40, "t1", 100) == [held[5]]
     assert lua("release-5", "", held[5], "t1", "0") == [0]
     lua("pause-2", "1")
     lua("pause-2", "0")
@@ -158,7 +159,7 @@ def test_every_script_runs_under_the_checker_on_an_empty_queue(checked: CheckedL
             "release-5": ["", "a", "t", "1"], "pause-2": ["1"], "configure-1": ["max_stalls", "2"],
             "counts-7": [], "retry_failed-5": [10, "a"], "remove-6": ["a", "1"],
             "obliterate-9": ["1", 10], "progress-1": ["a", "t", b"p"],
-            "trim-3": [""]}[script]
+            "trim-3": [""], "leased-1": ["", "t", 10]}[script]
     checked(script, *args)  # raises on any key outside the declared KEYS and job records
 
 

@@ -7,11 +7,13 @@ import math
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from rediq import codec
 from rediq import commands as C
+from rediq._lost_claims import LEASED_LIMIT, build_leased_for, build_release_of_lost, lease_token
 from rediq.config import Backoff, QueueConfig, RateLimit, seconds_to_ms
 from rediq.errors import Code, EncodeError, InvalidQueueName
 from rediq.keys import QueueKeys, validate_queue_name
@@ -38,6 +40,7 @@ ALL_CALLS = [
     C.build_pause(K, True), C.build_configure(K, {"max_stalls": "1"}), C.build_counts(K),
     C.build_retry_failed(K), C.build_remove(K, "j1"), C.build_obliterate(K),
     C.build_progress(K, "j1", "t", b"p"), C.build_trim(K),
+    build_leased_for(C.build_claim(K, 5, "tok", 30000)),
 ]
 
 
@@ -76,7 +79,9 @@ def test_longest_valid_queue_name_is_accepted() -> None:
 
 # -- every build_* against the script headers -------------------------------------------------
 
-@pytest.mark.parametrize("call", ALL_CALLS, ids=lambda c: c.script)
+@pytest.mark.parametrize("call", ALL_CALLS + [
+    build_release_of_lost(C.build_claim(K, 2, "tok", 30000), [0, -1], ["j9"])],
+    ids=lambda c: c.script)
 def test_build_call_names_a_dist_script_and_passes_the_header_keys_in_order(call: C.Call) -> None:
     assert (LUA / "dist" / f"{call.script}.lua").is_file()
     assert len(call.keys) == int(call.script.rsplit("-", 1)[1])
@@ -328,3 +333,37 @@ def test_parse_obliterate_says_whether_to_call_again_and_refuses_active() -> Non
     assert C.parse_obliterate([0, 0], "q") is False
     with pytest.raises(ValueError, match="3 active jobs"):
         C.parse_obliterate([-6, 3], "q")
+
+
+# -- a claim whose reply was lost (_lost_claims) ------------------------------------------------
+
+def _claim_reply(*ids: str) -> list[Any]:
+    reply: list[Any] = [0, -1]
+    for i in ids:
+        reply += [i, "h", b"", 1, 0]
+    return reply
+
+
+def test_lease_token_is_the_token_of_calls_that_claim_and_none_otherwise() -> None:
+    assert lease_token(C.build_claim(K, 5, "tok", 30000)) == "tok"
+    assert lease_token(C.build_complete(K, [("j1", "t", b"r")], 2, "tok2", 30000)) == "tok2"
+    assert lease_token(C.build_complete(K, [("j1", "t", b"r")], 0, "tok2", 30000)) is None
+    assert lease_token(C.build_heartbeat(K, 30000, [("j1", "t")])) is None
+
+
+def test_leased_call_asks_for_the_token_on_the_active_set_with_the_same_clock() -> None:
+    claim = C.build_claim(K, 5, "tok", 30000, now=123)
+    assert build_leased_for(claim) == C.Call("leased-1", [K.active], [claim.args[0], "tok", LEASED_LIMIT])
+
+
+def test_release_of_lost_hands_back_only_what_the_reply_did_not_bring() -> None:
+    claim = C.build_claim(K, 2, "tok", 30000)
+    release = build_release_of_lost(claim, _claim_reply("b"), [b"a", b"b", b"c"])
+    assert release == C.build_release(K, [("a", "tok", False), ("c", "tok", False)])
+    assert build_release_of_lost(claim, _claim_reply("a", "b"), [b"a", b"b"]) is None
+
+
+def test_release_of_lost_reads_the_claim_part_of_a_complete_reply() -> None:
+    call = C.build_complete(K, [("j1", "t", b"r")], 1, "tok", 30000)
+    release = build_release_of_lost(call, [[0], _claim_reply("x")], [b"x", b"y"])
+    assert release == C.build_release(K, [("y", "tok", False)])
