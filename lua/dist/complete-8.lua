@@ -271,7 +271,8 @@ local m = redis.call('HMGET', KEYS[1], 'version', 'paused', 'rate_max', 'rate_pe
   'global_concurrency', 'keep_completed_age_ms', 'keep_completed_count')
 if m[1] and m[1] ~= PROTOCOL_VERSION then check_version(k.meta, false) end -- before any write
 local keep_age, keep_count = tonumber(m[6]) or 600000, tonumber(m[7]) or 10000
-local codes, done = {}, 0
+local keep = keep_age ~= 0 and keep_count ~= 0
+local codes, ids, scored = {}, {}, {} -- ids finished; scored: now, id pairs for the completed set
 for o = 5, #ARGV, 3 do
   local id, token = ARGV[o], ARGV[o + 1]
   local jk = job_key(base, id)
@@ -283,19 +284,23 @@ for o = 5, #ARGV, 3 do
   elseif f[2] ~= 'active' then
     codes[#codes + 1] = CODES.ALREADY_FINISHED
   else
-    redis.call('ZREM', k.active, id)
-    if keep_age == 0 or keep_count == 0 then
-      redis.call('DEL', jk)
-    else
+    if keep then
       redis.call('HSET', jk, 'state', 'completed', 'result', ARGV[o + 2], 'finished_ms', now)
-      redis.call('ZADD', KEYS[8], now, id)
+      scored[#scored + 1], scored[#scored + 2] = now, id
+    else
+      redis.call('DEL', jk)
     end
-    done = done + 1
+    ids[#ids + 1] = id
     codes[#codes + 1] = CODES.OK
   end
 end
+local done = #ids
+for i = 1, done, 1000 do -- one ZREM and one ZADD per call, not per job
+  redis.call('ZREM', k.active, unpack(ids, i, math.min(i + 999, done)))
+  if keep then redis.call('ZADD', KEYS[8], unpack(scored, 2 * i - 1, 2 * math.min(i + 999, done))) end
+end
 if done > 0 then
-  if keep_age ~= 0 and keep_count ~= 0 then trim_finished(KEYS[8], base, now, keep_age, keep_count, done) end
+  if keep then trim_finished(KEYS[8], base, now, keep_age, keep_count, done) end
   if (tonumber(m[5]) or 0) > 0 then wake_workers(k.wake) end
 end
 return {codes, claim_jobs(k, base, m, now, max, ARGV[3], lease)}
