@@ -86,7 +86,9 @@ def default_packer() -> object:
     ("HSET", "k", "f", "\u00e9\u6f22"),
 ], ids=["script-call", "two-word-str", "two-word-bytes", "memoryview", "bytearray", "non-ascii"])
 def test_lean_packer_packs_what_the_default_packer_packs(args: tuple[object, ...]) -> None:
-    assert b"".join(LeanPacker().pack(*args)) == b"".join(default_packer().pack(*args))  # type: ignore[attr-defined]
+    # buffers as bytes for the default packer: redis-py 5 refuses a bytearray, 8 takes it
+    plain = [bytes(a) if isinstance(a, (bytearray, memoryview)) else a for a in args]
+    assert b"".join(LeanPacker().pack(*args)) == b"".join(default_packer().pack(*plain))  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("bad", [True, None, object()])
