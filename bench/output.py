@@ -53,6 +53,8 @@ def detail(r: Result) -> str:
         return (f"configured {fmt(f['configured_per_s'])}/s; max {f['max_starts_in_any_window_server']}"
                 f" starts in a {f['rate_period_s']:g} s window (limit {f['rate_max']})")
     if r.scenario == "codec":
+        if "client_cpu_us_per_job" in f:
+            return f"client CPU {fmt(f['client_cpu_us_per_job'], 2)} us/job; batch {f['batch']}"
         if "numbers" in f:
             return "; ".join(f"{k} {fmt(v)}" for k, v in list(f["numbers"].items())[:3])
         mine = r.case.rsplit("(", 1)[-1].rstrip(")")

@@ -195,7 +195,8 @@ def _codec_rows(out: Any, implementation: str) -> list[Result]:
 
 
 def codec(b: Bench) -> list[Result]:
-    """Run the codec micro-benchmark of ``bench/codec_bench.py`` (no Redis involved)."""
+    """Run the codec micro-benchmark of ``bench/codec_bench.py`` (no Redis involved), then
+    the dequeue loop with each codec and the claim reply shapes (``bench/dequeue_bench.py``)."""
     try:
         from . import codec_bench
     except ImportError as exc:
@@ -217,4 +218,9 @@ def codec(b: Bench) -> list[Result]:
     b.progress.update(1)
     from rediq import codec as rcodec
 
-    return _codec_rows(out, f"rediq-{rcodec.IMPLEMENTATION}")
+    from . import dequeue_bench
+
+    n = max(b.sizes.jobs // 4, 500)
+    return (_codec_rows(out, f"rediq-{rcodec.IMPLEMENTATION}")
+            + dequeue_bench.loop(b, n, b.sizes.concurrency)
+            + dequeue_bench.reply_shape(b, n, b.sizes.concurrency))

@@ -152,4 +152,27 @@ def evaluate(results: list[Result]) -> list[dict[str, Any]]:
                        float(rl.figures["max_starts_in_any_window_server"]) if rl else None,
                        "<=", limit, "starts", "correctness check (ours)",
                        f"rate_limit {rl.case}" if rl else "rate_limit: not run"))
+    out += _codec_targets(results)
+    return out
+
+
+def _codec_targets(results: list[Result]) -> list[dict[str, Any]]:
+    """The codec issue's targets: C decode >= 5x the Python fallback at every payload size,
+    and no slower than msgpack's C extension on a job-sized (1 KB) payload."""
+    out: list[dict[str, Any]] = []
+    rows = {r.case.split(" B ")[0]: r for r in results
+            if r.system == "rediq" and r.scenario == "codec" and r.case.endswith("(rediq-c)")}
+    basis = "codec issue; codec micro-benchmark of this run"
+    for size in ("100", "1024", "65536"):
+        f = rows[size].figures if size in rows else {}
+        c, py = f.get("rediq-c.decode_us"), f.get("rediq-python.decode_us")
+        out.append(_target(f"codec: C decode >= 5x the Python fallback ({size} B)",
+                           py / c if c and py else None, ">=", 5.0, "x", basis,
+                           f"codec {size} B" if f else "codec (C): not run"))
+    f = rows["1024"].figures if "1024" in rows else {}
+    for op in ("encode", "decode"):
+        c, mp = f.get(f"rediq-c.{op}_us"), f.get(f"msgpack.{op}_us")
+        out.append(_target(f"codec: C {op} no slower than msgpack (1 KB job payload)",
+                           c / mp if c and mp else None, "<=", 1.0, "x (us rediq-c / us msgpack)",
+                           basis, "codec 1024 B" if f else "codec (C): not run"))
     return out
