@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .commands import Call, ClaimResult, parse_claim, parse_complete, parse_ids
+from .commands import (Call, ClaimResult, build_leased, build_release, parse_claim, parse_complete,
+                       parse_ids)
+from .keys import QueueKeys
 
 __all__ = ["lease_token", "build_leased_for", "build_release_of_lost", "LEASED_LIMIT",
            "RELEASED", "NOT_FOUND"]
@@ -38,14 +40,19 @@ def lease_token(call: Call) -> str | None:
     return None
 
 
+def _queue_and_clock(call: Call) -> tuple[QueueKeys, int | None]:
+    return QueueKeys.of_key(call.keys[0]), int(call.args[0]) if call.args[0] != "" else None
+
+
 def build_leased_for(call: Call) -> Call:
     """The ``leased-1`` call listing the live leases under ``call``'s token."""
-    active = call.keys[4]   # claim-7 and complete-8 both take the active set as KEYS[5]
-    return Call("leased-1", [active], [call.args[0], lease_token(call), LEASED_LIMIT])
+    k, now = _queue_and_clock(call)
+    return build_leased(k, str(lease_token(call)), LEASED_LIMIT, now)
 
 
-def build_release_of_lost(call: Call, reply: Any, leased_reply: Any) -> Call | None:
-    """The ``release-5`` call handing back what ``call``'s token leased beyond ``reply``.
+def build_release_of_lost(call: Call, reply: Any, leased_reply: Any) -> tuple[Call, int] | None:
+    """The ``release-5`` call handing back what ``call``'s token leased beyond ``reply``,
+    and how many jobs it hands back.
 
     Returns None when the reply brought every job leased under the token.
     """
@@ -53,8 +60,5 @@ def build_release_of_lost(call: Call, reply: Any, leased_reply: Any) -> Call | N
     lost = [job_id for job_id in parse_ids(leased_reply) if job_id not in got]
     if not lost:
         return None
-    meta, wait, prio, _delayed, active, wake = call.keys[:6]
-    args: list[Any] = [""]
-    for job_id in lost:
-        args += (job_id, lease_token(call), "0")
-    return Call("release-5", [meta, wait, prio, active, wake], args)
+    token = str(lease_token(call))
+    return build_release(_queue_and_clock(call)[0], [(job_id, token, False) for job_id in lost]), len(lost)

@@ -83,8 +83,8 @@ class AsyncClient:
                 leased = await self._run(build_leased_for(call), False)
                 release = build_release_of_lost(call, reply, leased)
                 if release is not None:
-                    await self._run(release, False)
-                    log.warning(RELEASED, (len(release.args) - 1) // 3)
+                    await self._run(release[0], False)
+                    log.warning(RELEASED, release[1])
             except (redis.RedisError, RedisUnavailable) as exc:
                 log.warning(NOT_FOUND, exc)
         return reply

@@ -110,8 +110,8 @@ class Client:
         try:
             release = build_release_of_lost(call, reply, self._run(build_leased_for(call), False))
             if release is not None:
-                self._run(release, False)
-                log.warning(RELEASED, (len(release.args) - 1) // 3)
+                self._run(release[0], False)
+                log.warning(RELEASED, release[1])
         except (redis.RedisError, RedisUnavailable) as exc:
             log.warning(NOT_FOUND, exc)
 

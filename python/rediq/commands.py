@@ -25,6 +25,7 @@ __all__ = [
     "build_configure", "parse_configure", "build_counts", "parse_counts", "build_retry_failed",
     "build_remove", "build_obliterate", "build_progress", "parse_codes", "spec_chunks",
     "parse_retry_failed", "build_trim", "check_wait_option", "parse_remove", "parse_obliterate",
+    "build_leased",
 ]
 
 ENQUEUE_CHUNK = 1000
@@ -346,6 +347,11 @@ def parse_obliterate(reply: Sequence[Any], queue: str) -> bool:
 def build_trim(k: QueueKeys, now: int | None = None) -> Call:
     """Apply completed/failed retention on a quiet queue (trim-3)."""
     return Call("trim-3", [k.meta, k.completed, k.failed], [_now(now)])
+
+
+def build_leased(k: QueueKeys, token: str, limit: int, now: int | None = None) -> Call:
+    """List the active jobs leased under ``token``, among ``limit`` live leases (leased-1)."""
+    return Call("leased-1", [k.active], [_now(now), token, limit])
 
 
 def build_progress(k: QueueKeys, job_id: str, token: str, value: bytes) -> Call:

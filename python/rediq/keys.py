@@ -61,6 +61,12 @@ class QueueKeys:
             f"{base}:completed", f"{base}:failed",
         )
 
+    @classmethod
+    def of_key(cls, key: str) -> QueueKeys:
+        """The keys of the queue that ``key`` (any of its keys, ``{prefix:queue}:...``) belongs to."""
+        prefix, _, name = key[1:key.index("}")].partition(":")   # neither may contain ':'
+        return cls.of(name, prefix)
+
     def job(self, job_id: str) -> str:
         """Return the key of one job record."""
         return f"{self.base}:job:{job_id}"

@@ -40,7 +40,7 @@ ALL_CALLS = [
     C.build_pause(K, True), C.build_configure(K, {"max_stalls": "1"}), C.build_counts(K),
     C.build_retry_failed(K), C.build_remove(K, "j1"), C.build_obliterate(K),
     C.build_progress(K, "j1", "t", b"p"), C.build_trim(K),
-    build_leased_for(C.build_claim(K, 5, "tok", 30000)),
+    C.build_leased(K, "tok", 10),
 ]
 
 
@@ -80,7 +80,7 @@ def test_longest_valid_queue_name_is_accepted() -> None:
 # -- every build_* against the script headers -------------------------------------------------
 
 @pytest.mark.parametrize("call", ALL_CALLS + [
-    build_release_of_lost(C.build_claim(K, 2, "tok", 30000), [0, -1], ["j9"])],
+    build_release_of_lost(C.build_claim(K, 2, "tok", 30000), [0, -1], ["j9"])[0]],
     ids=lambda c: c.script)
 def test_build_call_names_a_dist_script_and_passes_the_header_keys_in_order(call: C.Call) -> None:
     assert (LUA / "dist" / f"{call.script}.lua").is_file()
@@ -354,16 +354,21 @@ def test_lease_token_is_the_token_of_calls_that_claim_and_none_otherwise() -> No
 def test_leased_call_asks_for_the_token_on_the_active_set_with_the_same_clock() -> None:
     claim = C.build_claim(K, 5, "tok", 30000, now=123)
     assert build_leased_for(claim) == C.Call("leased-1", [K.active], [claim.args[0], "tok", LEASED_LIMIT])
+    assert build_leased_for(C.build_claim(K, 5, "tok", 30000)).args[0] == ""   # the server clock
+
+
+def test_queue_keys_of_any_key_of_a_queue_are_that_queues_keys() -> None:
+    assert QueueKeys.of_key(K.active) == K and QueueKeys.of_key(K.job("7")) == K
 
 
 def test_release_of_lost_hands_back_only_what_the_reply_did_not_bring() -> None:
     claim = C.build_claim(K, 2, "tok", 30000)
     release = build_release_of_lost(claim, _claim_reply("b"), [b"a", b"b", b"c"])
-    assert release == C.build_release(K, [("a", "tok", False), ("c", "tok", False)])
+    assert release == (C.build_release(K, [("a", "tok", False), ("c", "tok", False)]), 2)
     assert build_release_of_lost(claim, _claim_reply("a", "b"), [b"a", b"b"]) is None
 
 
 def test_release_of_lost_reads_the_claim_part_of_a_complete_reply() -> None:
     call = C.build_complete(K, [("j1", "t", b"r")], 1, "tok", 30000)
     release = build_release_of_lost(call, [[0], _claim_reply("x")], [b"x", b"y"])
-    assert release == C.build_release(K, [("y", "tok", False)])
+    assert release == (C.build_release(K, [("y", "tok", False)]), 1)
