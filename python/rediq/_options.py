@@ -118,13 +118,13 @@ class LeanPacker:
     """
 
     def __init__(self) -> None:
+        import hiredis
         from redis.connection import Encoder  # type: ignore[attr-defined]
 
+        self._pack = hiredis.pack_command
         self._encode: Callable[[Any], bytes] = Encoder("utf-8", "strict", False).encode  # type: ignore[no-untyped-call]
 
     def pack(self, *args: Any) -> list[bytes]:
-        import hiredis
-
         first = args[0]
         if isinstance(first, str):   # "SCRIPT LOAD", "CLIENT KILL": several words
             if " " in first:
@@ -132,11 +132,11 @@ class LeanPacker:
         elif b" " in first:
             args = (*first.split(), *args[1:])
         try:
-            return [hiredis.pack_command(args)]
+            return [self._pack(args)]
         except TypeError:
             encoded: Any = tuple(bytes(a) if isinstance(a, (bytearray, memoryview)) else self._encode(a)
                                  for a in args)
-            return [hiredis.pack_command(encoded)]
+            return [self._pack(encoded)]
 
 
 def _hiredis() -> bool:
