@@ -47,7 +47,7 @@ local m = redis.call('HMGET', KEYS[1], 'version', 'paused', 'rate_max', 'rate_pe
 if m[1] and m[1] ~= PROTOCOL_VERSION then check_version(k.meta, false) end -- before any write
 local keep_age, keep_count = tonumber(m[6]) or 600000, tonumber(m[7]) or 10000
 local keep = keep_age ~= 0 and keep_count ~= 0
-local codes, ids, scored = {}, {}, {} -- ids finished; scored: now, id pairs for the completed set
+local codes, ids = {}, {} -- ids: the jobs finished by this call
 for o = 5, #ARGV, 3 do
   local id, token = ARGV[o], ARGV[o + 1]
   local jk = job_key(base, id)
@@ -61,7 +61,6 @@ for o = 5, #ARGV, 3 do
   else
     if keep then
       redis.call('HSET', jk, 'state', 'completed', 'result', ARGV[o + 2], 'finished_ms', now)
-      scored[#scored + 1], scored[#scored + 2] = now, id
     else
       redis.call('DEL', jk)
     end
@@ -71,8 +70,13 @@ for o = 5, #ARGV, 3 do
 end
 local done = #ids
 for i = 1, done, 1000 do -- one ZREM and one ZADD per call, not per job
-  redis.call('ZREM', k.active, unpack(ids, i, math.min(i + 999, done)))
-  if keep then redis.call('ZADD', KEYS[8], unpack(scored, 2 * i - 1, 2 * math.min(i + 999, done))) end
+  local last = math.min(i + 999, done)
+  redis.call('ZREM', k.active, unpack(ids, i, last))
+  if keep then
+    local scored = {}
+    for j = i, last do scored[#scored + 1], scored[#scored + 2] = now, ids[j] end
+    redis.call('ZADD', KEYS[8], unpack(scored))
+  end
 end
 if done > 0 then
   if keep then trim_finished(KEYS[8], base, now, keep_age, keep_count, done) end
