@@ -16,19 +16,16 @@ so the client CPU time (``time.process_time``) of the loop is the loop's alone:
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any
 
 from rediq import commands as C
 from rediq._scripts import SCRIPTS
 
-from .codec_bench import codecs, payload
+from .codec_bench import Codec, codecs, payload
 from .runner import Bench, Result
 from .serverstats import cost
 
 __all__ = ["loop", "reply_shape", "PACKED_SOURCE"]
-
-Codec = tuple[Callable[[Any], bytes], Callable[[bytes], Any]]
-
 
 def _fill(b: Bench, name: str, n: int, data: bytes) -> Any:
     q = b.client.queue(b.queue_name(name))

@@ -14,6 +14,8 @@ import re
 import pytest
 import redis
 
+from helpers import lua_build
+
 from .conftest import BASE, DIST, SCRIPT_KEYS, Lua, claimed_ids, key
 
 LUA_DIR = DIST.parent
@@ -63,10 +65,8 @@ local redis = setmetatable({
 
 def _behind_prelude(source: str) -> str:
     """The script with the prelude in front, after its flags line (which must stay first)."""
-    if source.startswith("#!"):
-        first, _, rest = source.partition("\n")
-        return first + "\n" + PRELUDE + rest
-    return PRELUDE + source
+    shebang, body = lua_build().split_shebang(source)
+    return shebang + PRELUDE + body
 
 
 class CheckedLua(Lua):
